@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` (SQLite, port 8000) and `make test` (whole suite).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DATABASE_URL ?= sqlite:///$(CURDIR)/var/pgx.sqlite3
+PORT ?= 8000
+
+.PHONY: run test venv db tables lint conformance bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+db: $(STAMP)
+	$(BIN)/pgx db upgrade
+
+tables: db
+	$(BIN)/pgx tables load --if-changed
+
+run: tables
+	$(BIN)/pgx clients bootstrap
+	$(BIN)/pgx serve --bind 127.0.0.1:$(PORT)
+
+# The whole suite: SQLite always; PostgreSQL too when PGX_TEST_POSTGRES_URL names a reachable server.
+test: $(STAMP)
+	$(BIN)/ruff check service tests scripts tools benchmarks migrations
+	$(BIN)/pytest -q
+
+conformance: $(STAMP)
+	$(BIN)/python scripts/conformance_phenotypes.py
+	$(BIN)/python scripts/conformance_recommendations.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check service tests scripts tools benchmarks migrations
+	$(BIN)/bandit -q -r service -ll
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

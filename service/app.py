@@ -1,0 +1,67 @@
+"""Application assembly: settings, database, API, and one component per concern.
+
+Each component module exposes `init_app(app)`; the order matters (request ids before auth, auth
+before the blueprints that rely on it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict
+from typing import Any
+
+from flask import Flask
+
+from service.db import Database
+from service.errors import register_error_handlers
+from service.extensions import make_api
+from service.settings import Settings
+
+COMPONENTS = (
+    "service.http.middleware",  # request ids, security headers
+    "service.observability",  # JSON logs, Prometheus metrics
+    "service.auth",  # API keys, roles, rate limits
+    "service.releases",  # knowledge releases held in memory per worker
+    "service.http.health",
+    "service.http.knowledge",  # /v1/genes, /v1/drugs, /v1/releases
+    "service.http.lookup",  # GET /v1/lookup
+    "service.http.interpretations",  # POST /v1/interpretations[/batch]
+    "service.http.audit",  # GET /v1/audit/events
+    "service.http.clients",  # admin: API clients
+)
+
+
+def build_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask("service", instance_relative_config=False)
+    settings = Settings()
+    app.config.update(
+        PGX_SETTINGS=settings,
+        PGX_DATABASE_URL=settings.database_url,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        API_TITLE="PGx dose-guidance service",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_REDOC_PATH="/docs",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        JSON_SORT_KEYS=False,
+    )
+    for key, value in asdict(settings).items():
+        app.config.setdefault(f"PGX_{key.upper()}", value)
+    if config:
+        app.config.update(config)
+    app.extensions["pgx.db"] = Database(
+        app.config["PGX_DATABASE_URL"], lock_timeout_s=float(app.config["PGX_LOCK_TIMEOUT_S"])
+    )
+    make_api(app)
+    register_error_handlers(app)
+    for name in COMPONENTS:
+        importlib.import_module(name).init_app(app)
+    return app
+
+
+def get_db(app: Flask | None = None) -> Database:
+    from flask import current_app
+
+    return (app or current_app).extensions["pgx.db"]

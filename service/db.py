@@ -1,0 +1,133 @@
+"""Engine and transactions for SQLite (embedded default) and PostgreSQL (production).
+
+The engine is created lazily, per process, so gunicorn workers never inherit a connection
+opened before fork. Writers that must serialize (the audit chain) open their transaction with
+`write_transaction()`: on SQLite that is `BEGIN IMMEDIATE` (the database write lock is taken at
+BEGIN, never upgraded mid-transaction, which is what deadlocks WAL readers-turned-writers).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and route them to psycopg 3."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def is_sqlite(url_or_engine: str | Engine) -> bool:
+    url = url_or_engine.url if isinstance(url_or_engine, Engine) else make_url(normalize_url(url_or_engine))
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, *, lock_timeout_s: float = 5.0, sqlite_synchronous: str | None = None) -> Engine:
+    url = normalize_url(url)
+    if is_sqlite(url):
+        path = make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": lock_timeout_s, "check_same_thread": False},
+        )
+        synchronous = sqlite_synchronous or os.environ.get("PGX_SQLITE_SYNCHRONOUS", "FULL")
+        busy_ms = int(lock_timeout_s * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
+            # Take over transaction control from pysqlite so BEGIN IMMEDIATE is ours to issue.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection):
+            immediate = conn.get_execution_options().get("pgx_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=int(os.environ.get("PGX_DB_POOL_SIZE", "5")),
+        max_overflow=int(os.environ.get("PGX_DB_MAX_OVERFLOW", "5")),
+        pool_timeout=lock_timeout_s,
+        connect_args={"connect_timeout": max(1, int(lock_timeout_s))},
+    )
+
+
+class Database:
+    """One per app: a lazily created engine and the transaction helpers the app uses."""
+
+    def __init__(self, url: str, *, lock_timeout_s: float = 5.0):
+        self.url = normalize_url(url)
+        self.lock_timeout_s = lock_timeout_s
+        self._engine: Engine | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        pid = os.getpid()
+        if self._engine is None or self._pid != pid:
+            with self._lock:
+                if self._engine is None or self._pid != pid:
+                    if self._engine is not None:
+                        # Inherited across fork: drop the parent's pooled connections unclosed.
+                        self._engine.dispose(close=False)
+                    self._engine = make_engine(self.url, lock_timeout_s=self.lock_timeout_s)
+                    self._pid = pid
+        return self._engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[Connection]:
+        """A transaction that commits on success and rolls back on any exception."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(pgx_write=True)
+            with conn.begin():
+                if not self.is_sqlite:
+                    ms = int(self.lock_timeout_s * 1000)
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms * 2}")
+                yield conn
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

@@ -1,0 +1,1 @@
+"""The thin HTTP layer: one blueprint per audience, marshmallow schemas beside the views."""

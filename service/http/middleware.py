@@ -1,0 +1,39 @@
+"""Request ids (echoed in X-Request-ID) and security headers on every response."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask, g, request
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# The docs page loads its viewer script; it carries no patient data.
+DOCS_CSP = "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; worker-src blob:; style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; font-src https://fonts.gstatic.com; img-src 'self' data: https://cdn.redoc.ly"
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _request_id():
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    @app.after_request
+    def _headers(resp):
+        rid = getattr(g, "request_id", None)
+        if rid:
+            resp.headers["X-Request-ID"] = rid
+        for key, value in SECURITY_HEADERS.items():
+            resp.headers.setdefault(key, value)
+        if request.path == "/docs":
+            resp.headers["Content-Security-Policy"] = DOCS_CSP
+        return resp

@@ -1,0 +1,48 @@
+"""Settings, read from the environment only (12-factor): nothing secret lives in the image or repo."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = REPO_ROOT / "var" / "pgx.sqlite3"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """A setting from NAME, or from the file named by NAME_FILE (docker/k8s secrets)."""
+    file_path = os.environ.get(f"{name}_FILE")
+    if file_path:
+        return Path(file_path).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+@dataclass
+class Settings:
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL") or default_database_url())
+    # Seconds a writer waits for the audit lock / SQLite busy lock before the request fails closed (503).
+    lock_timeout_s: float = field(default_factory=lambda: float(_env("PGX_LOCK_TIMEOUT_S", "5")))
+    # How often a worker checks whether another release was activated (seconds).
+    release_poll_s: float = field(default_factory=lambda: float(_env("PGX_RELEASE_POLL_S", "2")))
+    max_content_length: int = field(
+        default_factory=lambda: int(_env("PGX_MAX_BODY_BYTES", str(8 * 1024 * 1024)))
+    )
+    batch_max_items: int = field(default_factory=lambda: int(_env("PGX_BATCH_MAX_ITEMS", "5000")))
+    # Keyed pseudonymization of patient references (HMAC-SHA256).
+    patient_ref_key: str | None = field(default_factory=lambda: _env("PGX_PATIENT_REF_KEY"))
+    # Ed25519 private key (PEM) that signs audit checkpoints; kept outside the database.
+    audit_signing_key_file: str | None = field(default_factory=lambda: _env("PGX_AUDIT_SIGNING_KEY_FILE"))
+    ratelimit_storage_uri: str = field(
+        default_factory=lambda: _env("PGX_RATELIMIT_STORAGE_URI", "memory://") or "memory://"
+    )
+    ratelimit_default: str = field(default_factory=lambda: _env("PGX_RATELIMIT", "600/minute") or "600/minute")
+    reference_tables_dir: str = field(
+        default_factory=lambda: _env("PGX_REFERENCE_TABLES", str(REPO_ROOT / "reference_tables"))
+        or str(REPO_ROOT / "reference_tables")
+    )
+    instance_dir: str = field(default_factory=lambda: _env("PGX_INSTANCE_DIR", str(REPO_ROOT / "var")) or "var")
