@@ -86,6 +86,8 @@ def build_service_app(url: str, **config):
     from service.cli.db import upgrade
 
     upgrade(url)
+    # A generous rate limit for the shared test app (tests/security builds its own app with a tiny one).
+    config.setdefault("PGX_RATELIMIT_DEFAULT", "100000/minute")
     app = create_app({"PGX_DATABASE_URL": url, "TESTING": True, **config})
     from service.releases_store import load_release_directory_into
 

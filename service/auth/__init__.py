@@ -1,7 +1,151 @@
-"""Placeholder: filled in by its owner (see service/app.py COMPONENTS)."""
+"""Authentication (API keys), authorization (roles), rate limits and the request body limit.
 
-from flask import Flask
+Every `/v1/*` request: the `Authorization: Bearer <key>` header is parsed before any view runs;
+`flask.g.client` is the authenticated client (`id`, `name`, `role`, `key_id`) or None, and
+`flask.g.presented_key_id` is the public key id of whatever key was presented (never the secret),
+for the audit trail of refusals. Views declare who may call them with `@require_roles(...)`, put
+ABOVE the flask-smorest decorators so authorization runs before argument parsing (a caller without
+a key gets 401, never a 422 that would reveal the request schema):
+
+    @blp.route("/lookup")
+    class Lookup(MethodView):
+        @require_roles("clinician", "pharmacy")
+        @blp.arguments(LookupArgs, location="query")
+        @blp.response(200, LookupSchema)
+        def get(self, args): ...
+
+401 (no, malformed, unknown or revoked key, with `WWW-Authenticate: Bearer`) and 403 (a role the
+endpoint does not serve) are raised as HTTP exceptions, so the problem+json handler in
+service/errors.py answers them (and audits them). Rate limits (Flask-Limiter) count per client key,
+or per remote address for callers without a valid key, across all `/v1` endpoints together:
+`PGX_RATELIMIT` (default 600/minute), storage `PGX_RATELIMIT_STORAGE_URI` (`memory://` is per
+worker process; use `redis://...` with several workers). A body larger than `PGX_MAX_BODY_BYTES`
+is refused with 413 from its Content-Length, before a byte of it is read.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from copy import deepcopy
+
+from flask import Flask, abort, current_app, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from service.auth.clients import ROLES, authenticate, presented_key_id
+
+__all__ = ["ROLES", "init_app", "require_roles", "get_limiter"]
+
+API_PREFIX = "/v1/"
+SECURITY = [{"bearerAuth": []}]
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _authenticate_request() -> None:
+    g.client = None
+    g.presented_key_id = None
+    if not request.path.startswith(API_PREFIX):
+        return
+    token = _bearer_token()
+    if token is None:
+        return
+    g.presented_key_id = presented_key_id(token)
+    g.client = authenticate(current_app, token)
+
+
+def _refuse_large_body() -> None:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    length = request.content_length
+    if limit is not None and length is not None and length > int(limit):
+        abort(413, description=f"The request body is larger than the limit of {int(limit)} bytes.")
+
+
+def require_roles(*roles: str) -> Callable:
+    """Decorator for a view: 401 without a valid key, 403 when the key's role is not in `roles`."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"require_roles: unknown role(s) {sorted(unknown)}; roles are {ROLES}")
+    allowed = frozenset(roles)
+    wording = ", ".join(r for r in ROLES if r in allowed)
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            client = getattr(g, "client", None)
+            if client is None:
+                if _bearer_token() is None:
+                    abort(401, description="An API key is required: send `Authorization: Bearer <key>`.")
+                abort(401, description="The API key is not valid (unknown, malformed or revoked).")
+            if client.role not in allowed:
+                abort(403, description=f"This endpoint is for role(s): {wording}; this key's role is {client.role}.")
+            return view(*args, **kwargs)
+
+        # OpenAPI: the bearer scheme, the roles, and the refusals (flask-smorest reads `_apidoc`).
+        apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        manual = apidoc.setdefault("manual_doc", {})
+        manual["security"] = SECURITY
+        note = f"Roles: {wording}."
+        manual["description"] = (manual.get("description", "") + "\n\n" + note).strip()
+        responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+        for status, ref in ((401, "UNAUTHORIZED"), (403, "FORBIDDEN"), (429, "TOO_MANY_REQUESTS")):
+            responses.setdefault(status, []).append(ref)
+        wrapper._apidoc = apidoc
+        wrapper._pgx_roles = allowed
+        return wrapper
+
+    return decorator
+
+
+def _limit_key() -> str:
+    client = getattr(g, "client", None)
+    if client is not None:
+        return f"client:{client.key_id}"
+    return f"addr:{get_remote_address()}"
+
+
+def get_limiter(app: Flask | None = None) -> Limiter:
+    return (app or current_app).extensions["pgx.limiter"]
 
 
 def init_app(app: Flask) -> None:
-    return None
+    # Order matters: authenticate, then the body limit, then the rate limiter (registered below,
+    # so its before_request runs after ours and can count per client).
+    app.before_request(_authenticate_request)
+    app.before_request(_refuse_large_body)
+
+    # Registered before the limiter, so it runs after the limiter's header injection (Flask runs
+    # after_request hooks in reverse): Retry-After only where it means something.
+    @app.after_request
+    def _auth_headers(resp):
+        if resp.status_code == 401:
+            value = 'Bearer realm="pgx"'
+            if _bearer_token() is not None:
+                value += ', error="invalid_token"'
+            resp.headers["WWW-Authenticate"] = value
+        if resp.status_code not in (429, 503):
+            resp.headers.pop("Retry-After", None)
+        return resp
+
+    limiter = Limiter(
+        _limit_key,
+        app=app,
+        application_limits=[str(app.config.get("PGX_RATELIMIT_DEFAULT") or "600/minute")],
+        storage_uri=str(app.config.get("PGX_RATELIMIT_STORAGE_URI") or "memory://"),
+        headers_enabled=True,
+        strategy="moving-window",
+        key_prefix="pgx",
+        enabled=bool(app.config.get("PGX_RATELIMIT_ENABLED", True)),
+    )
+    limiter.request_filter(lambda: not request.path.startswith(API_PREFIX))
+    app.extensions["pgx.limiter"] = limiter
+
