@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from service.pgx.errors import TableError
+from service.pgx.genes import TableError  # one error type for every reference table
 
 DIRECTIONS = ("standard", "decrease", "increase", "alternative", "caution", "none")
 CLASSIFICATIONS = ("Strong", "Moderate", "Optional", "No Recommendation")
@@ -72,15 +72,15 @@ def _first_error(messages: Any) -> str:
 def validate_guideline(raw: Any, file: str) -> dict[str, Any]:
     """One guideline document -> a validated JSON-able dict, or TableError."""
     if not isinstance(raw, dict):
-        raise TableError(file, None, "not a mapping (expected a guideline document)")
+        raise TableError(file, "guideline", "not a mapping (expected a guideline document)")
     try:
         doc = _guideline_schema.load(raw)
     except ValidationError as exc:
-        raise TableError(file, raw.get("id"), _first_error(exc.messages)) from None
+        raise TableError(file, f"guideline {raw.get('id', '?')}", _first_error(exc.messages)) from None
     doc["date"] = doc["date"].isoformat()
     genes, drugs = set(doc["genes"]), set(doc["drugs"])
     if len(genes) != len(doc["genes"]) or len(drugs) != len(doc["drugs"]):
-        raise TableError(file, doc["id"], "duplicate gene or drug in the guideline header")
+        raise TableError(file, f"guideline {doc['id']}", "duplicate gene or drug in the guideline header")
     seen: dict[tuple, str] = {}
     recs = []
     for i, raw_rec in enumerate(doc["recommendations"]):
@@ -117,22 +117,22 @@ def load_guidelines(directory: str | Path) -> dict[str, dict[str, Any]]:
     """Every ``*.yaml`` in ``directory`` -> {slug: validated guideline}; TableError on any fault."""
     root = Path(directory)
     if not root.is_dir():
-        raise TableError(str(root), None, "guideline directory not found")
+        raise TableError(str(root), "directory", "guideline directory not found")
     out: dict[str, dict[str, Any]] = {}
     owner: dict[str, str] = {}
     for path in sorted(root.glob("*.yaml")):
         try:
             raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (safe loader)
         except yaml.YAMLError as exc:
-            raise TableError(str(path), None, f"not valid YAML: {exc}") from None
+            raise TableError(str(path), "file", f"not valid YAML: {exc}") from None
         doc = validate_guideline(raw, str(path))
         for drug in doc["drugs"]:
             if drug in owner:
-                raise TableError(str(path), drug, f"drug already covered by {owner[drug]}")
+                raise TableError(str(path), f"drug {drug}", f"drug already covered by {owner[drug]}")
             owner[drug] = path.name
         out[path.stem] = doc
     if not out:
-        raise TableError(str(root), None, "no guideline files (*.yaml)")
+        raise TableError(str(root), "directory", "no guideline files (*.yaml)")
     return out
 
 

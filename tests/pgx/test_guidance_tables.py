@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.pgx.errors import TableError
+from service.pgx.genes import TableError
 from service.pgx.guidelines import load_guidelines, validate_guideline
 
 GUIDELINES = Path(__file__).resolve().parents[2] / "reference_tables" / "guidelines"
