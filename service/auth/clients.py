@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.auth.models import ApiClient
+from service.db import Database
 
 ROLES = ("pharmacy", "clinician", "auditor", "admin")
 KEY_PREFIX = "pgx"
@@ -140,12 +141,13 @@ def _check_role(role: str) -> str:
     return role
 
 
-def _app(app: Flask | None) -> Flask:
+def _app(app: Flask | Database | None) -> Flask | Database:
+    """The app (or, for the command line, a bare Database) the operation works on."""
     return app if app is not None else current_app._get_current_object()  # noqa: SLF001
 
 
-def _db(app: Flask):
-    return app.extensions["pgx.db"]
+def _db(app: Flask | Database) -> Database:
+    return app if isinstance(app, Database) else app.extensions["pgx.db"]
 
 
 class _Cache:
@@ -179,7 +181,9 @@ class _Cache:
         self._entries.clear()
 
 
-def _cache(app: Flask) -> _Cache:
+def _cache(app: Flask | Database) -> _Cache:
+    if isinstance(app, Database):  # command line: no request path, nothing to cache
+        return _Cache()
     cache = app.extensions.get("pgx.auth.cache")
     if cache is None:
         cache = app.extensions.setdefault("pgx.auth.cache", _Cache())
@@ -204,7 +208,7 @@ def _insert(conn, name: str, role: str, rotated_from: int | None) -> tuple[Clien
     return ClientInfo(client_id, name, role, key_id, now, None, rotated_from), key
 
 
-def create_client(app: Flask | None, name: str, role: str) -> tuple[ClientInfo, str]:
+def create_client(app: Flask | Database | None, name: str, role: str) -> tuple[ClientInfo, str]:
     """A new client and its key (the only time the key exists outside the caller's hands)."""
     app = _app(app)
     _check_name(name)
@@ -219,7 +223,7 @@ def create_client(app: Flask | None, name: str, role: str) -> tuple[ClientInfo, 
         raise ClientExists(f"A client named {name!r} exists; choose another name.") from exc
 
 
-def list_clients(app: Flask | None = None, *, include_revoked: bool = False) -> list[ClientInfo]:
+def list_clients(app: Flask | Database | None = None, *, include_revoked: bool = False) -> list[ClientInfo]:
     app = _app(app)
     query = select(_T).order_by(_T.c.name, _T.c.id)
     if not include_revoked:
@@ -228,7 +232,7 @@ def list_clients(app: Flask | None = None, *, include_revoked: bool = False) -> 
         return [_info(row) for row in conn.execute(query).all()]
 
 
-def get_client(app: Flask | None, name: str) -> ClientInfo:
+def get_client(app: Flask | Database | None, name: str) -> ClientInfo:
     """The active client of that name."""
     app = _app(app)
     with _db(app).read() as conn:
@@ -245,7 +249,7 @@ def _active_row(conn, name: str):
     return row
 
 
-def revoke_client(app: Flask | None, name: str) -> ClientInfo:
+def revoke_client(app: Flask | Database | None, name: str) -> ClientInfo:
     """Revoke the active key of a client; the row stays (audit records name it)."""
     app = _app(app)
     now = _utcnow()
@@ -257,7 +261,7 @@ def revoke_client(app: Flask | None, name: str) -> ClientInfo:
     return ClientInfo(info.id, info.name, info.role, info.key_id, info.created_at, now, info.rotated_from)
 
 
-def rotate_client(app: Flask | None, name: str) -> tuple[ClientInfo, str]:
+def rotate_client(app: Flask | Database | None, name: str) -> tuple[ClientInfo, str]:
     """A new key for the client (same name and role); the old key is revoked in the same transaction."""
     app = _app(app)
     now = _utcnow()
@@ -269,7 +273,7 @@ def rotate_client(app: Flask | None, name: str) -> tuple[ClientInfo, str]:
     return info, key
 
 
-def authenticate(app: Flask | None, presented_key: str | None) -> ClientInfo | None:
+def authenticate(app: Flask | Database | None, presented_key: str | None) -> ClientInfo | None:
     """The active client whose key this is, or None (malformed, unknown, revoked or wrong secret)."""
     parsed = parse_key(presented_key)
     if parsed is None:
@@ -289,11 +293,12 @@ def authenticate(app: Flask | None, presented_key: str | None) -> ClientInfo | N
     if not hmac.compare_digest(row.key_hash, presented_hash):
         return None
     info = _info(row)
-    cache.put(key_id, row.key_hash, info, float(app.config.get("PGX_AUTH_CACHE_TTL_S", 5)))
+    ttl = 0.0 if isinstance(app, Database) else float(app.config.get("PGX_AUTH_CACHE_TTL_S", 5))
+    cache.put(key_id, row.key_hash, info, ttl)
     return info
 
 
-def admin_exists(app: Flask | None = None) -> bool:
+def admin_exists(app: Flask | Database | None = None) -> bool:
     app = _app(app)
     with _db(app).read() as conn:
         row = conn.execute(
