@@ -1,7 +1,264 @@
-"""Placeholder: filled in by its owner (see service/app.py COMPONENTS)."""
+"""Observability: Prometheus metrics at /metrics and structured JSON logs carrying the request id.
 
-from flask import Flask
+Metrics
+-------
+- ``pgx_http_requests_total{method, endpoint, status}`` and
+  ``pgx_http_request_duration_seconds{method, endpoint}``: labelled by the URL *rule*
+  (``/v1/genes/<gene>``), never by the raw path or query string, so no patient data and no
+  unbounded label set reach the metrics.
+- ``pgx_gene_results_total{gene, category}``: call :func:`observe_gene_result` once per gene result.
+- ``pgx_drug_guidance_total{drug, direction}``: call :func:`observe_guidance` once per drug guidance.
+- ``pgx_audit_write_seconds``: call :func:`observe_audit_write` with the time one audit record
+  took to write (lock wait + insert + commit).
+
+Under gunicorn with several workers each worker has its own memory, so the values are kept in
+files under ``PROMETHEUS_MULTIPROC_DIR`` (set by ``service/gunicorn_conf.py`` before any worker
+imports this module) and ``/metrics`` aggregates them. Without that variable a plain
+single-process registry is used (tests, ``flask run``).
+
+``/metrics`` needs no API key: it carries only aggregate counts and timings (no genotype, no
+patient reference, no client identity). Keep it off the public listener in production: the
+load balancer should not route ``/metrics``, or scrape it on the private network only
+(see docs/scale-out.md).
+
+Logs
+----
+One JSON object per line on stderr (python-json-logger), each with ``request_id`` when emitted
+inside a request. The log formatter additionally redacts, from everything it emits, every
+query-string value and every genotype / patient-reference value of the current request's JSON
+body: a genotype or patient reference is never written to a log, even by an exception message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pythonjsonlogger.json import JsonFormatter
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+AUDIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+
+HTTP_REQUESTS = Counter(
+    "pgx_http_requests", "HTTP requests answered, by endpoint (URL rule) and status.",
+    ("method", "endpoint", "status"),
+)
+HTTP_LATENCY = Histogram(
+    "pgx_http_request_duration_seconds", "Time to answer an HTTP request, by endpoint (URL rule).",
+    ("method", "endpoint"), buckets=LATENCY_BUCKETS,
+)
+GENE_RESULTS = Counter(
+    "pgx_gene_results", "Gene results returned, by gene and phenotype category.", ("gene", "category"),
+)
+DRUG_GUIDANCE = Counter(
+    "pgx_drug_guidance", "Drug guidance returned, by drug and dose direction.", ("drug", "direction"),
+)
+AUDIT_WRITE = Histogram(
+    "pgx_audit_write_seconds", "Time to write one audit record (lock wait, insert, commit).",
+    buckets=AUDIT_BUCKETS,
+)
+
+# Label values come from the knowledge tables (gene, drug, category, direction names). Anything
+# else (an unknown gene typed by a client, say) is folded into "other" so that neither free text
+# nor an unbounded label set can reach the metrics.
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+/ -]{0,47}$")
+_OTHER = "other"
+
+
+def _label(value: Any) -> str:
+    if value is None:
+        return "none"
+    text = getattr(value, "value", value)  # enums
+    text = str(text)
+    return text if _LABEL_RE.match(text) else _OTHER
+
+
+def observe_gene_result(gene: str | None, category: str | None) -> None:
+    """Count one gene result (call once per gene result answered)."""
+    GENE_RESULTS.labels(gene=_label(gene), category=_label(category)).inc()
+
+
+def observe_guidance(drug: str | None, direction: str | None) -> None:
+    """Count one drug guidance (call once per guidance object answered)."""
+    DRUG_GUIDANCE.labels(drug=_label(drug), direction=_label(direction)).inc()
+
+
+def observe_audit_write(seconds: float) -> None:
+    """Record the duration of one audit write (lock wait + insert + commit), in seconds."""
+    AUDIT_WRITE.observe(max(0.0, float(seconds)))
+
+
+def metrics_payload() -> bytes:
+    """The exposition text: aggregated over every worker in multiprocess mode."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+# ----------------------------------------------------------------------------------------------
+# Logs
+
+# JSON body keys whose values are genotypes or patient identifiers.
+SENSITIVE_KEYS = frozenset(
+    {"patient_ref", "diplotype", "genotype", "alleles", "allele", "input", "phenotype", "activity_score",
+     "variants", "calls"}
+)
+_MAX_REDACTIONS = 5000
+_REDACTED = "[redacted]"
+
+
+def _collect_strings(value: Any, out: set[str], sensitive: bool) -> None:
+    if len(out) >= _MAX_REDACTIONS:
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _collect_strings(item, out, sensitive or key in SENSITIVE_KEYS)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_strings(item, out, sensitive)
+    elif sensitive and isinstance(value, str | int | float) and not isinstance(value, bool):
+        text = str(value).strip()
+        if len(text) >= 2:
+            out.add(text)
+
+
+def _request_secrets() -> list[str]:
+    """Strings from the current request that must never appear in a log line (longest first)."""
+    found: set[str] = set()
+    query = request.query_string.decode("latin-1")
+    if query:
+        found.add(query)
+    for key, value in request.args.items(multi=True):
+        if key in SENSITIVE_KEYS and len(value.strip()) >= 2:
+            found.add(value.strip())
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if body is not None:
+            _collect_strings(body, found, sensitive=False)
+    return sorted(found, key=len, reverse=True)
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """`value` with every occurrence of each secret replaced (strings inside dicts/lists too)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, _REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {key: redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item, secrets) for item in value]
+    return value
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds `request_id` (and the endpoint rule) to every record emitted inside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context():
+            if getattr(record, "request_id", None) is None:
+                record.request_id = getattr(g, "request_id", None)
+            if getattr(record, "endpoint", None) is None:
+                rule = request.url_rule
+                record.endpoint = rule.rule if rule is not None else None
+        return True
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """JSON lines; inside a request, every genotype / patient-reference / query value is redacted."""
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data = super().process_log_record(log_data)
+        if not has_request_context():
+            return log_data
+        try:
+            secrets = _request_secrets()
+        except Exception:  # redaction must never fail open: withhold the free text instead
+            return {key: value for key, value in log_data.items() if key not in {"message", "exc_info"}} | {
+                "message": "log record withheld (redaction failed)"
+            }
+        return redact(log_data, secrets) if secrets else log_data
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
+
+
+def make_formatter() -> logging.Formatter:
+    return RedactingJsonFormatter(
+        LOG_FORMAT,
+        rename_fields={"levelname": "level", "name": "logger", "asctime": "time"},
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
+
+
+_HANDLER_MARK = "_pgx_json_handler"
+
+
+def configure_logging(level: str | int | None = None) -> logging.Handler:
+    """Install one JSON handler on the root logger (idempotent); returns it."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if getattr(handler, _HANDLER_MARK, False):
+            return handler
+    handler = logging.StreamHandler(sys.stderr)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setFormatter(make_formatter())
+    handler.addFilter(RequestContextFilter())
+    root.addHandler(handler)
+    root.setLevel(level or os.environ.get("PGX_LOG_LEVEL", "INFO").upper())
+    return handler
+
+
+# ----------------------------------------------------------------------------------------------
+# Flask wiring
+
+
+def _endpoint_label() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else "unmatched"
 
 
 def init_app(app: Flask) -> None:
-    return None
+    if not app.testing and not app.config.get("TESTING"):
+        configure_logging(app.config.get("PGX_LOG_LEVEL"))
+    # Flask's own handler would print plain-text lines beside ours; ours goes through the root.
+    app.logger.handlers.clear()
+    app.logger.propagate = True
+
+    @app.before_request
+    def _start_timer():
+        g.pgx_started = time.perf_counter()
+
+    @app.after_request
+    def _record(resp: Response):
+        started = g.get("pgx_started")
+        if started is not None:
+            endpoint = _endpoint_label()
+            HTTP_LATENCY.labels(method=request.method, endpoint=endpoint).observe(time.perf_counter() - started)
+            HTTP_REQUESTS.labels(method=request.method, endpoint=endpoint, status=str(resp.status_code)).inc()
+        return resp
+
+    @app.get("/metrics")
+    def metrics():
+        """Prometheus exposition (aggregate counts and timings only; no patient data)."""
+        return Response(metrics_payload(), content_type=CONTENT_TYPE_LATEST)

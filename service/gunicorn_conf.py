@@ -1,0 +1,165 @@
+"""Gunicorn configuration for `pgx serve` (and `gunicorn -c service/gunicorn_conf.py 'service:create_app()'`).
+
+Every setting comes from an environment variable, with a default sized for a small machine:
+
+| variable | default | gunicorn setting |
+|---|---|---|
+| PGX_BIND | 127.0.0.1:8000 | bind (comma-separated for several) |
+| PGX_WORKERS | CPU count + 1 | workers (processes) |
+| PGX_THREADS | 4 | threads per worker (gthread worker class) |
+| PGX_TIMEOUT | 30 | timeout: a worker silent this long is killed and replaced |
+| PGX_GRACEFUL_TIMEOUT | 30 | graceful_timeout: time to finish in-flight requests on SIGTERM/HUP |
+| PGX_KEEPALIVE | 5 | keepalive seconds; behind a load balancer set it above the LB's idle timeout (the LB must close idle connections first) |
+| PGX_MAX_REQUESTS / PGX_MAX_REQUESTS_JITTER | 10000 / 1000 | recycle workers after that many requests |
+| PGX_ACCESS_LOG | - | access log target (`-` = stdout, a path, or `off`) |
+| PGX_LOG_LEVEL | info | log level |
+| PROMETHEUS_MULTIPROC_DIR | a fresh temp dir | where workers keep their metric values |
+
+The app is NOT preloaded: each worker imports and builds it after fork, so no database
+connection (nor the knowledge release) is ever shared across a fork. `service.db.Database`
+creates its engine lazily per PID in any case.
+
+Access log: one JSON object per request with the method, the *path without its query string*
+(a lookup's query string carries a genotype: it is never logged), status, bytes, duration and
+the request id (X-Request-ID response header).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _str(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+# -- Prometheus multiprocess directory: must exist, and be empty, before any worker imports
+# prometheus_client (values are then kept in per-PID files that /metrics aggregates).
+_multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_own_multiproc_dir = False
+if not _multiproc_dir:
+    _multiproc_dir = tempfile.mkdtemp(prefix="pgx-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
+    _own_multiproc_dir = True
+else:
+    # A directory left over from an earlier run would add stale counts: start from empty.
+    Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)
+    for stale in Path(_multiproc_dir).glob("*.db"):
+        stale.unlink()
+
+bind = [part.strip() for part in _str("PGX_BIND", "127.0.0.1:8000").split(",") if part.strip()]
+workers = _int("PGX_WORKERS", (os.cpu_count() or 1) + 1)
+threads = _int("PGX_THREADS", 4)
+worker_class = "gthread"
+timeout = _int("PGX_TIMEOUT", 30)
+graceful_timeout = _int("PGX_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("PGX_KEEPALIVE", 5)
+max_requests = _int("PGX_MAX_REQUESTS", 10000)
+max_requests_jitter = _int("PGX_MAX_REQUESTS_JITTER", 1000)
+backlog = _int("PGX_BACKLOG", 2048)
+preload_app = False
+# Request-size guards (the body limit itself is Flask's MAX_CONTENT_LENGTH).
+limit_request_line = 8190
+limit_request_fields = 100
+# The heartbeat file lives in memory where available (a disk-backed fchmod can stall workers).
+# gunicorn creates it with mkstemp and unlinks it at once, so a shared directory is safe here.
+_SHM = "/dev/shm"  # noqa: S108
+worker_tmp_dir = os.environ.get("PGX_WORKER_TMP_DIR") or (
+    _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK) else None
+)
+# gunicorn >= 25 opens a control socket at a fixed per-user path; several servers on one host
+# (tests, benchmarks, instances) would collide on it. Off unless asked for.
+_control_socket = os.environ.get("PGX_CONTROL_SOCKET", "").strip()
+if _control_socket:
+    control_socket = _control_socket
+else:
+    control_socket_disable = True
+# Behind a load balancer / reverse proxy: trust its X-Forwarded-* only from these addresses.
+forwarded_allow_ips = _str("PGX_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+proc_name = "pgx"
+loglevel = _str("PGX_LOG_LEVEL", "info").lower()
+errorlog = "-"
+_access = _str("PGX_ACCESS_LOG", "-")
+accesslog = None if _access.lower() in {"off", "none", "0", "false"} else _access
+wsgi_app = "service:create_app()"
+
+
+class JsonLogger(Logger):
+    """Gunicorn's logger with JSON lines for both the error log and the access log."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        from pythonjsonlogger.json import JsonFormatter
+
+        formatter = JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger", "asctime": "time"},
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+        )
+        for handler in self.error_log.handlers:
+            handler.setFormatter(formatter)
+        for handler in self.access_log.handlers:
+            handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if not self.access_log_enabled:
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        request_id = None
+        for name, value in getattr(resp, "headers", None) or []:
+            if name.lower() == "x-request-id":
+                request_id = value
+                break
+        line = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "logger": "gunicorn.access",
+            "remote": environ.get("REMOTE_ADDR"),
+            "method": environ.get("REQUEST_METHOD"),
+            # PATH_INFO only: never RAW_URI or QUERY_STRING (a lookup's query carries a genotype).
+            "path": environ.get("PATH_INFO"),
+            "status": int(status) if str(status).isdigit() else status,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "request_id": request_id,
+            "pid": os.getpid(),
+        }
+        try:
+            self.access_log.info(json.dumps(line, default=str))
+        except Exception:  # never crash a worker over a log line
+            self.error("access log line could not be written")
+
+
+logger_class = JsonLogger
+
+
+def post_fork(server, worker) -> None:
+    """In the new worker: nothing inherited to reset (no preload); say which worker started."""
+    server.log.info("worker %s started", worker.pid)
+
+
+def child_exit(server, worker) -> None:
+    """In the master: a worker exited; drop its live-gauge files (counters/histograms are kept)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _own_multiproc_dir and _multiproc_dir:
+        shutil.rmtree(_multiproc_dir, ignore_errors=True)

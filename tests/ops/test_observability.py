@@ -1,0 +1,159 @@
+"""Metrics at /metrics and JSON logs: labelled by URL rule, request id in every line, no patient data."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from service import observability
+from service.observability import (
+    RequestContextFilter,
+    make_formatter,
+    observe_audit_write,
+    observe_gene_result,
+    observe_guidance,
+)
+
+DIPLOTYPE = "*2/*17"
+PATIENT_REF = "MRN-0042-ZETA"
+
+
+@pytest.fixture
+def log_capture():
+    """Everything logged (DEBUG and up) while the test runs, formatted as the service formats it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(make_formatter())
+    handler.addFilter(RequestContextFilter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+@pytest.fixture(scope="module")
+def bare_app(tmp_path_factory):
+    """The app without a migrated database: enough for /healthz, /metrics and logging."""
+    from service import create_app
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('obs') / 'empty.sqlite3'}"
+    application = create_app({"PGX_DATABASE_URL": url, "TESTING": True})
+    yield application
+    application.extensions["pgx.db"].dispose()
+
+
+@pytest.fixture
+def bare_client(bare_app):
+    return bare_app.test_client()
+
+
+def _metric_lines(client) -> list[str]:
+    resp = client.get("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    return resp.get_data(as_text=True).splitlines()
+
+
+def test_metrics_count_requests_by_url_rule_not_raw_path(bare_client):
+    client = bare_client
+    client.get("/healthz")
+    client.get("/no/such/page/MRN-0042-ZETA")
+    # A route with a variable part, if the app has one registered (e.g. /v1/genes/<gene>).
+    rule = next((r for r in client.application.url_map.iter_rules()
+                 if r.arguments == {"gene"} and "GET" in r.methods), None)
+    if rule is not None:
+        client.get(rule.rule.replace("<gene>", "CYP2C19"))
+    lines = [line for line in _metric_lines(client) if line.startswith("pgx_http_requests_total{")]
+    assert any('endpoint="/healthz"' in line and 'status="200"' in line for line in lines)
+    assert any('endpoint="unmatched"' in line and 'status="404"' in line for line in lines)
+    if rule is not None:
+        assert any(f'endpoint="{rule.rule}"' in line for line in lines)
+    text = "\n".join(lines)
+    assert "MRN-0042-ZETA" not in text
+    assert "CYP2C19" not in text
+
+
+def test_domain_metrics_fold_free_text_into_other(bare_client):
+    client = bare_client
+    observe_gene_result("CYP2C19", "slow")
+    observe_gene_result("<script>alert(1)</script>", None)
+    observe_guidance("clopidogrel", "alternative")
+    observe_audit_write(0.0031)
+    text = "\n".join(_metric_lines(client))
+    assert 'pgx_gene_results_total{category="slow",gene="CYP2C19"}' in text
+    assert 'pgx_gene_results_total{category="none",gene="other"}' in text
+    assert 'pgx_drug_guidance_total{direction="alternative",drug="clopidogrel"}' in text
+    assert "pgx_audit_write_seconds_count" in text
+    assert "<script>" not in text
+
+
+def test_log_lines_are_json_with_the_request_id_and_redact_patient_data(bare_app, log_capture):
+    app = bare_app
+    with app.test_request_context(
+        "/v1/interpretations",
+        method="POST",
+        json={"patient_ref": PATIENT_REF, "genotypes": [{"gene": "CYP2C19", "diplotype": DIPLOTYPE}]},
+    ):
+        from flask import g
+
+        g.request_id = "req-abc-123"
+        try:
+            raise ValueError(f"unknown allele in {DIPLOTYPE} for {PATIENT_REF}")
+        except ValueError:
+            logging.getLogger("service.test").exception("failed on %s (%s)", DIPLOTYPE, PATIENT_REF)
+    output = log_capture.getvalue()
+    assert DIPLOTYPE not in output
+    assert PATIENT_REF not in output
+    record = json.loads(output.strip().splitlines()[-1])
+    assert record["request_id"] == "req-abc-123"
+    assert record["level"] == "ERROR"
+    assert "[redacted]" in record["message"]
+    assert "ValueError" in record["exc_info"]
+
+
+def test_query_string_values_are_redacted(bare_app, log_capture):
+    app = bare_app
+    with app.test_request_context(f"/v1/lookup?gene=CYP2C19&diplotype={DIPLOTYPE}"):
+        logging.getLogger("service.test").warning("bad input %s", DIPLOTYPE)
+    assert DIPLOTYPE not in log_capture.getvalue()
+    assert "[redacted]" in log_capture.getvalue()
+
+
+def test_a_lookup_and_an_interpretation_log_no_genotype_or_patient_ref(client, auth, log_capture):
+    headers = auth("pharmacy")
+    resp = client.get("/v1/lookup", query_string={"gene": "CYP2C19", "diplotype": DIPLOTYPE,
+                                                  "drug": "clopidogrel"}, headers=headers)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    resp = client.post(
+        "/v1/interpretations",
+        json={"patient_ref": PATIENT_REF, "genotypes": [{"gene": "CYP2C19", "diplotype": DIPLOTYPE}],
+              "drugs": ["clopidogrel"]},
+        headers=headers,
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    # A refused one too (unknown allele): error paths log as well.
+    client.get("/v1/lookup", query_string={"gene": "CYP2C19", "diplotype": "*1/*999"}, headers=headers)
+    output = log_capture.getvalue()
+    for secret in (DIPLOTYPE, PATIENT_REF, "*1/*999", "diplotype="):
+        assert secret not in output
+
+
+def test_metrics_need_no_key_and_carry_no_client_identity(client, auth):
+    client.get("/v1/genes", headers=auth("pharmacy"))
+    resp = client.get("/metrics")
+    assert resp.status_code == 200
+    assert "pharmacy" not in resp.get_data(as_text=True)
+    assert "Bearer" not in resp.get_data(as_text=True)
+
+
+def test_module_exposes_the_documented_hooks():
+    for name in ("observe_gene_result", "observe_guidance", "observe_audit_write", "init_app"):
+        assert callable(getattr(observability, name))
