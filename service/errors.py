@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_MIME = "application/problem+json"
@@ -61,6 +61,15 @@ def register_error_handlers(app: Flask) -> None:
         detail = exc.description if status != 500 else None
         if errors and status == 422:
             detail = "The request did not validate; see `errors`."
+        if 400 <= status < 500:
+            # A refused request to a genotype endpoint is audited before the refusal leaves.
+            from service.audit import is_genotype_endpoint, record_refusal
+
+            if is_genotype_endpoint(request.path):
+                try:
+                    record_refusal(status, detail)
+                except ServiceUnavailable as unavailable:
+                    return _unavailable(unavailable)
         resp = problem(status, exc.name, detail, errors=errors)
         for key, value in (exc.get_response().headers.items() if status in (405, 429) else []):
             if key.lower() in ("allow", "retry-after"):

@@ -1,7 +1,42 @@
-"""Placeholder: filled in by its owner (see service/app.py COMPONENTS)."""
+"""The audit trail: every genotype lookup recorded before it is answered, tamper-evident, exportable.
+
+Public API (see the modules for details):
+- `append_events(conn, events) -> [Receipt]` inside `get_db().write_transaction()` (writer.py);
+- `record_refusal(status, detail)` for refused requests (called by service/errors.py);
+- `make_checkpoint(db)`, `sign_checkpoint(...)` (writer.py);
+- `iter_export(db, filters, format)` (export.py);
+- `verify_export(lines, public_key=..., previous_checkpoint=...)` (verify.py, offline).
+"""
+
+from __future__ import annotations
 
 from flask import Flask
 
+from service.audit.writer import (
+    GENOTYPE_ENDPOINTS,
+    AuditState,
+    Receipt,
+    append_events,
+    get_state,
+    is_genotype_endpoint,
+    make_checkpoint,
+    record_refusal,
+    sign_checkpoint,
+)
+
+__all__ = [
+    "GENOTYPE_ENDPOINTS",
+    "AuditState",
+    "Receipt",
+    "append_events",
+    "get_state",
+    "init_app",
+    "is_genotype_endpoint",
+    "make_checkpoint",
+    "record_refusal",
+    "sign_checkpoint",
+]
+
 
 def init_app(app: Flask) -> None:
-    return None
+    app.extensions["pgx.audit"] = AuditState.from_app(app)

@@ -1,0 +1,372 @@
+"""Writing the audit trail: gapless seq under a writer lock, hash chain, signed checkpoints.
+
+`append_events(conn, events)` runs inside the caller's write transaction (the one that produces
+the answer), so the records commit together with the answer or not at all, before the response
+leaves. Any failure raises `ServiceUnavailable` (503, no clinical content): fail closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g, has_request_context, request
+from sqlalchemy import Connection, insert, select
+
+from service.audit.canonical import (
+    FORMAT_VERSION,
+    GENESIS_HASH,
+    canonical_text,
+    checkpoint_message,
+    normalize,
+)
+from service.audit.keys import Signer, load_patient_key, load_signer, pseudonymize
+from service.audit.models import audit_checkpoint, audit_event
+from service.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL advisory lock key of the audit writer ("pgxaudit" as 8 bytes, fits a signed bigint).
+PG_AUDIT_LOCK_KEY = int.from_bytes(b"pgxaudit", "big") & 0x7FFF_FFFF_FFFF_FFFF
+DEFAULT_ORIGIN = "pgx-dose-guidance/audit"
+DEFAULT_CHECKPOINT_EVERY = 1000
+
+# Endpoints that read or interpret genotypes: every request to them is audited, refusals too.
+GENOTYPE_ENDPOINTS = frozenset(
+    {"/v1/lookup", "/v1/interpretations", "/v1/interpretations/batch", "/v1/audit/events"}
+)
+
+
+def utc_now_iso() -> str:
+    """UTC now as ISO 8601 with milliseconds and `Z` (fixed width, so it sorts as text)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def to_utc_iso(value: str | datetime) -> str:
+    """Normalize an ISO 8601 time (naive = UTC) to the stored form."""
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What an answer carries to prove its lookup was logged."""
+
+    audit_id: str
+    seq: int
+    entry_hash: str
+
+    def as_dict(self) -> dict:
+        return {"audit_id": self.audit_id, "seq": self.seq, "entry_hash": self.entry_hash}
+
+
+class AuditState:
+    """Per-app audit configuration; keys are loaded lazily (and generated in dev) on first use."""
+
+    def __init__(
+        self,
+        *,
+        instance_dir: str | Path,
+        patient_ref_key: str | None = None,
+        signing_key_file: str | None = None,
+        origin: str = DEFAULT_ORIGIN,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    ):
+        self.instance_dir = Path(instance_dir)
+        self._patient_ref_key = patient_ref_key
+        self._signing_key_file = signing_key_file
+        self.origin = origin
+        self.checkpoint_every = max(0, int(checkpoint_every))
+
+    @classmethod
+    def from_app(cls, app: Flask) -> AuditState:
+        cfg = app.config
+        return cls(
+            instance_dir=cfg.get("PGX_INSTANCE_DIR") or "var",
+            patient_ref_key=cfg.get("PGX_PATIENT_REF_KEY"),
+            signing_key_file=cfg.get("PGX_AUDIT_SIGNING_KEY_FILE"),
+            origin=cfg.get("PGX_AUDIT_ORIGIN") or os.environ.get("PGX_AUDIT_ORIGIN") or DEFAULT_ORIGIN,
+            checkpoint_every=int(
+                cfg.get("PGX_AUDIT_CHECKPOINT_EVERY")
+                or os.environ.get("PGX_AUDIT_CHECKPOINT_EVERY")
+                or DEFAULT_CHECKPOINT_EVERY
+            ),
+        )
+
+    @cached_property
+    def patient_key(self) -> bytes:
+        return load_patient_key(self._patient_ref_key, self.instance_dir)
+
+    @cached_property
+    def signer(self) -> Signer:
+        return load_signer(self._signing_key_file, self.instance_dir)
+
+    def pseudonymize(self, patient_ref: str | None) -> str | None:
+        return pseudonymize(self.patient_key, patient_ref)
+
+
+def get_state(app: Flask | None = None) -> AuditState:
+    app = app or current_app
+    state = app.extensions.get("pgx.audit")
+    if state is None:
+        state = app.extensions["pgx.audit"] = AuditState.from_app(app)
+    return state
+
+
+def _names(values: Iterable[Any] | None, *, upper: bool) -> list[str]:
+    out: list[str] = []
+    for value in values or ():
+        if value is None:
+            continue
+        name = str(value).strip().replace("|", "")
+        name = name.upper() if upper else name.lower()
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def _joined(names: list[str]) -> str | None:
+    return "|" + "|".join(names) + "|" if names else None
+
+
+def request_identity() -> dict[str, Any]:
+    """actor, role, request_id, source_addr of the current request (never the API key)."""
+    if not has_request_context():
+        return {}
+    client = getattr(g, "client", None)
+    if client is not None:
+        actor = str(getattr(client, "name", None) or getattr(client, "id", "unknown"))
+        role = getattr(client, "role", None)
+    else:
+        key_id = getattr(g, "presented_key_id", None)
+        actor = f"key:{key_id}" if key_id else "anonymous"
+        role = None
+    return {
+        "actor": actor,
+        "role": role,
+        "request_id": getattr(g, "request_id", None),
+        "source_addr": request.remote_addr,
+    }
+
+
+def _lock_and_read_head(conn: Connection) -> tuple[int, str]:
+    if conn.dialect.name == "sqlite":
+        # The transaction must hold SQLite's write lock from its BEGIN (Database.write_transaction).
+        if not conn.get_execution_options().get("pgx_write"):
+            raise RuntimeError("append_events needs Database.write_transaction() on SQLite")
+    else:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK_KEY})")
+    row = conn.execute(
+        select(audit_event.c.seq, audit_event.c.entry_hash).order_by(audit_event.c.seq.desc()).limit(1)
+    ).first()
+    if row is None:
+        return 0, GENESIS_HASH
+    return int(row[0]), str(row[1])
+
+
+def append_events(conn: Connection, events: list[dict], *, state: AuditState | None = None) -> list[Receipt]:
+    """Append `events` to the chain inside the caller's write transaction; one Receipt each.
+
+    Event keys: action (str), outcome (int), patient_ref (raw or None), input, result, release,
+    warnings (list), purpose, genes, drugs; optionally actor, role, request_id, source_addr
+    (default: from the request context). Raises ServiceUnavailable on any failure.
+    """
+    if not events:
+        return []
+    try:
+        state = state or get_state()
+        ident = request_identity()
+        prepared = []
+        for ev in events:
+            genes = _names(ev.get("genes"), upper=True)
+            drugs = _names(ev.get("drugs"), upper=False)
+            prepared.append(
+                {
+                    "actor": str(ev.get("actor") or ident.get("actor") or "anonymous"),
+                    "role": ev.get("role", ident.get("role")),
+                    "action": str(ev["action"]),
+                    "outcome": int(ev["outcome"]),
+                    "purpose": ev.get("purpose"),
+                    "patient_ref": state.pseudonymize(ev.get("patient_ref")),
+                    "input": normalize(ev.get("input")),
+                    "result": normalize(ev.get("result")),
+                    "genes": genes,
+                    "drugs": drugs,
+                    "release": ev.get("release"),
+                    "request_id": ev.get("request_id", ident.get("request_id")),
+                    "source_addr": ev.get("source_addr", ident.get("source_addr")),
+                    "warnings": normalize(list(ev.get("warnings") or [])),
+                }
+            )
+        seq, prev = _lock_and_read_head(conn)
+        recorded = utc_now_iso()  # taken under the lock: non-decreasing along seq
+        rows = []
+        receipts = []
+        for p in prepared:
+            seq += 1
+            audit_id = str(uuid.uuid4())
+            body = {
+                "v": FORMAT_VERSION,
+                "seq": seq,
+                "audit_id": audit_id,
+                "recorded": recorded,
+                **p,
+                "prev_hash": prev,
+            }
+            canon = canonical_text(body)
+            entry = hashlib.sha256(canon.encode("utf-8")).hexdigest()
+            rows.append(
+                {
+                    **p,
+                    "seq": seq,
+                    "audit_id": audit_id,
+                    "recorded": recorded,
+                    "genes": _joined(p["genes"]),
+                    "drugs": _joined(p["drugs"]),
+                    "prev_hash": prev,
+                    "entry_hash": entry,
+                    "canonical": canon,
+                }
+            )
+            receipts.append(Receipt(audit_id, seq, entry))
+            prev = entry
+        conn.execute(insert(audit_event), rows)
+        every = state.checkpoint_every
+        first = receipts[0].seq
+        if every and (seq // every) > ((first - 1) // every):
+            insert_checkpoint(conn, state, seq, prev)
+    except ServiceUnavailable:
+        raise
+    except Exception as exc:
+        # Never the record's content: it is PHI.
+        log.error(
+            "audit trail write failed; answering 503",
+            extra={"error": type(exc).__name__, "request_id": getattr(g, "request_id", None) if has_request_context() else None},
+        )
+        raise ServiceUnavailable() from exc
+    if has_request_context():
+        g.setdefault("audit_receipts", []).extend(receipts)
+    return receipts
+
+
+# ---- checkpoints ---------------------------------------------------------------------------
+
+
+def sign_checkpoint(state: AuditState, size: int, head_hash: str, time: str | None = None) -> dict:
+    """A signed checkpoint statement: {origin, size, head_hash, time, key_id, signature}."""
+    statement = {
+        "origin": state.origin,
+        "size": int(size),
+        "head_hash": head_hash,
+        "time": time or utc_now_iso(),
+        "key_id": state.signer.key_id,
+    }
+    return {**statement, "signature": state.signer.sign(checkpoint_message(statement))}
+
+
+def insert_checkpoint(conn: Connection, state: AuditState, size: int, head_hash: str) -> dict:
+    cp = sign_checkpoint(state, size, head_hash)
+    conn.execute(insert(audit_checkpoint), [cp])
+    return cp
+
+
+def read_head(conn: Connection) -> tuple[int, str]:
+    row = conn.execute(
+        select(audit_event.c.seq, audit_event.c.entry_hash).order_by(audit_event.c.seq.desc()).limit(1)
+    ).first()
+    return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+
+def make_checkpoint(db, state: AuditState | None = None) -> dict:
+    """Sign and store a checkpoint of the current head (`pgx audit checkpoint`)."""
+    state = state or get_state()
+    with db.write_transaction() as conn:
+        size, head = _lock_and_read_head(conn)
+        return insert_checkpoint(conn, state, size, head)
+
+
+# ---- refusals ------------------------------------------------------------------------------
+
+
+def is_genotype_endpoint(path: str) -> bool:
+    return path.rstrip("/") in GENOTYPE_ENDPOINTS
+
+
+def _already_recorded() -> bool:
+    """True when this request's own records were committed already (the view audited itself)."""
+    receipts = getattr(g, "audit_receipts", None)
+    if not receipts:
+        return False
+    from service.app import get_db
+
+    with get_db().read() as conn:
+        found = conn.execute(
+            select(audit_event.c.seq).where(audit_event.c.audit_id == receipts[-1].audit_id)
+        ).first()
+    return found is not None
+
+
+def _refusal_input(status: int) -> tuple[dict, str | None, list[str], list[str]]:
+    data: dict[str, Any] = {"method": request.method, "path": request.path}
+    genes = request.args.getlist("gene")
+    drugs = request.args.getlist("drug")
+    patient_ref = None
+    if request.args:
+        # Names only: a refused caller's genotype is not kept.
+        data["query"] = sorted(set(request.args.keys()))
+    if status != 413 and request.is_json:
+        try:
+            body = request.get_json(silent=True)
+        except Exception:  # a body we may not or cannot read
+            body = None
+        if isinstance(body, dict):
+            data["body_keys"] = sorted(str(k) for k in body.keys())
+            ref = body.get("patient_ref")
+            if isinstance(ref, str):
+                patient_ref = ref
+            items = body.get("items")
+            if isinstance(items, list):
+                data["items"] = len(items)
+    return data, patient_ref, genes, drugs
+
+
+def record_refusal(status: int, detail: str | None = None) -> Receipt | None:
+    """Write one record for a refused request to a genotype endpoint, in its own transaction.
+
+    Called by the HTTP error handler before the error response is sent. Raises ServiceUnavailable
+    if the record cannot be written. Returns None when the view already audited this request.
+    """
+    try:
+        if _already_recorded():
+            return None
+        from service.app import get_db
+
+        data, patient_ref, genes, drugs = _refusal_input(status)
+        event = {
+            "action": f"{request.method} {request.path}",
+            "outcome": int(status),
+            "patient_ref": patient_ref,
+            "input": data,
+            "result": {"refused": True, "status": int(status), "detail": detail},
+            "genes": genes,
+            "drugs": drugs,
+            "release": None,
+            "warnings": [],
+        }
+        with get_db().write_transaction() as conn:
+            return append_events(conn, [event])[0]
+    except ServiceUnavailable:
+        raise
+    except Exception as exc:
+        log.error("audit trail write failed for a refusal; answering 503", extra={"error": type(exc).__name__})
+        raise ServiceUnavailable() from exc
