@@ -83,3 +83,20 @@ def test_drug_in_two_guidelines_is_refused(tmp_path, codeine):
         (tmp_path / name).write_text(yaml.safe_dump(codeine, allow_unicode=True), encoding="utf-8")
     with pytest.raises(TableError, match="already covered by a.yaml"):
         load_guidelines(tmp_path)
+
+
+def test_tables_use_our_own_wording(shared_dir):
+    """No guideline file repeats a sentence of CPIC's recommendation/implication text verbatim
+    (the pre-stop check tolerates two; we tolerate none)."""
+    import csv
+
+    prose = set()
+    with open(shared_dir / "reference-data/cpic/recommendations.tsv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            for sentence in (row["recommendation_text"] + " / " + row["implications"]).split(" / "):
+                if len(sentence.strip()) > 70:
+                    prose.add(sentence.strip()[:70])
+    files = sorted(GUIDELINES.glob("*.yaml")) + [GUIDELINES.parents[1] / "tools/build_guideline_tables.py"]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert not [s for s in prose if s in text], path.name
