@@ -26,17 +26,20 @@ is refused with 413 from its Content-Length, before a byte of it is read.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from copy import deepcopy
 
 from flask import Flask, abort, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.auth.clients import ROLES, authenticate, presented_key_id
 
 __all__ = ["ROLES", "init_app", "require_roles", "get_limiter"]
 
+log = logging.getLogger(__name__)
 API_PREFIX = "/v1/"
 SECURITY = [{"bearerAuth": []}]
 
@@ -60,7 +63,12 @@ def _authenticate_request() -> None:
     if token is None:
         return
     g.presented_key_id = presented_key_id(token)
-    g.client = authenticate(current_app, token)
+    try:
+        g.client = authenticate(current_app, token)
+    except SQLAlchemyError:
+        # Fail closed, and say so without detail: the key store is unreachable.
+        log.exception("API key lookup failed", extra={"key_id": g.presented_key_id})
+        abort(503, description="API keys cannot be checked right now; try again shortly.")
 
 
 def _refuse_large_body() -> None:
