@@ -104,11 +104,13 @@ OVERRIDES: list[tuple[str, str, dict]] = [
                         "one tenth of the usual daily dose (3 times a week if so advised) and adjust."}),
     ("desflurane_enflurane_halothane_isoflurane_methoxyflurane_sevoflurane_succinylcholine_cacna1s_ryr1", "",
      {"match_regex": r"(?i)relatively contraindicated", "direction": "alternative",
+      "note": "'relatively contraindicated ... should not be used except in extreme circumstances'",
       "alternatives": [],
       "recommendation": "Do not use halogenated volatile anaesthetics or succinylcholine except in extreme "
                         "circumstances; choose non-triggering anaesthesia."}),
     ("desflurane_enflurane_halothane_isoflurane_methoxyflurane_sevoflurane_succinylcholine_cacna1s_ryr1", "",
      {"match_regex": r"(?i)clinical findings, family history", "direction": "caution",
+      "note": "uncertain susceptibility: no genotype-based dose advice; clinical assessment decides",
       "recommendation": "The genotype does not settle susceptibility: let clinical findings, family history "
                         "and further testing decide on triggering agents."}),
     ("carbamazepine_hla_a_hla_b", "If patient is carbamazepine-naïve and alternative agents are not",
@@ -287,6 +289,8 @@ def wording(direction: str, drug: str, text: str, implications: str, factor: str
         if "cautiously consider" in low:
             return (f"Prior use of {drug} for over 3 months without a skin reaction: it may be used again, "
                     "with care.")
+        if "monitoring for anemia" in low:
+            return f"Usual dose of {drug} with caution: monitor closely for anaemia (haemolysis)."
         return f"No dose change is stated; use {drug} with extra monitoring.{tdm}"
     if direction == "decrease":
         cap = re.search(r"prescribe ?([≤<]) ?(\d+) ?mg", t, re.I)
@@ -318,7 +322,7 @@ def wording(direction: str, drug: str, text: str, implications: str, factor: str
         return f"Use a lower starting dose and/or slower titration of {drug} than usual.{tdm}"
     if direction == "increase":
         if factor:
-            return f"Start at {fraction_words(factor)} of the usual starting dose.{tdm}"
+            return f"Start at {factor.replace('-', '–')} times the usual starting dose.{tdm}"
         return f"A higher dose than usual may be needed.{tdm}"
     if direction == "alternative":
         why = reason(text, implications)
