@@ -65,9 +65,9 @@ def _authenticate_request() -> None:
     g.presented_key_id = presented_key_id(token)
     try:
         g.client = authenticate(current_app, token)
-    except SQLAlchemyError:
-        # Fail closed, and say so without detail: the key store is unreachable.
-        log.exception("API key lookup failed", extra={"key_id": g.presented_key_id})
+    except SQLAlchemyError as exc:
+        # Fail closed, and say so without detail (no SQL in the answer or the log).
+        log.error("API key lookup failed (%s)", type(exc).__name__, extra={"key_id": g.presented_key_id})
         abort(503, description="API keys cannot be checked right now; try again shortly.")
 
 
