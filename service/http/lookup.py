@@ -1,7 +1,115 @@
-"""Placeholder: filled in by its owner (see service/app.py COMPONENTS)."""
+"""GET /v1/lookup: one gene entry, optionally one drug; for clinicians and pharmacy systems.
 
-from flask import Flask
+`gene` and exactly one of `diplotype`, `phenotype`, `activity_score`; with `drug`, the guidance
+for that drug (one object per population). An unknown gene, an unknown allele, a malformed
+notation or an unknown drug is answered 422 naming the offending part, and audited like every
+answer. The patient reference, if any, travels in the `X-Patient-Ref` header (never in the URL,
+which ends up in access logs).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from service.auth import require_roles
+from service.errors import PROBLEM_MIME, problem
+from service.extensions import get_api
+from service.http import guidance_common as common
+from service.http.schemas import LookupQuerySchema, LookupResponseSchema, ProblemSchema
+from service.pgx.results import GeneStatus
+from service.releases import current_knowledge
+
+blp = Blueprint("lookup", __name__, url_prefix="/v1", description="Single-gene lookups")
+
+PATIENT_REF_HEADER = "X-Patient-Ref"
+REFUSED = (GeneStatus.INVALID, GeneStatus.UNKNOWN_ALLELE)
+
+
+def _patient_ref() -> str | None:
+    value = request.headers.get(PATIENT_REF_HEADER, "").strip()
+    return value[:200] or None
+
+
+def _which_field(kb, args: dict) -> str:
+    """The part of the query at fault: the gene, or the one genotype input given."""
+    given = [k for k in common.INPUT_KINDS if args.get(k) is not None]
+    if kb.engine.resolve_gene(args["gene"]) is None:
+        return "gene"
+    return given[0] if len(given) == 1 else "diplotype"
+
+
+@blp.route("/lookup")
+class Lookup(MethodView):
+    @require_roles("clinician", "pharmacy")
+    @blp.arguments(LookupQuerySchema, location="query")
+    @blp.response(200, LookupResponseSchema)
+    @blp.alt_response(
+        422,
+        schema=ProblemSchema,
+        content_type=PROBLEM_MIME,
+        description="Unknown gene, unknown allele, malformed notation or unknown drug (named in the "
+        "problem's `gene`/`drug`/`field`); the refusal is audited (`audit_id`).",
+    )
+    @blp.alt_response(503, schema=ProblemSchema, content_type=PROBLEM_MIME,
+                      description="No knowledge release active, or the audit trail could not be written.")
+    @blp.doc(parameters=[{"in": "header", "name": PATIENT_REF_HEADER, "required": False,
+                          "schema": {"type": "string", "maxLength": 200},
+                          "description": "Patient reference (pseudonymized in the audit trail)."},
+                         {"in": "header", "name": common.PURPOSE_HEADER, "required": False,
+                          "schema": {"type": "string", "maxLength": 100},
+                          "description": "Purpose of use, recorded in the audit trail."}])
+    def get(self, args):
+        """One gene result, and with `drug` the guidance for that drug."""
+        kb = current_knowledge()
+        interp = common.Interpreter(kb)
+        entry = common.entry_from(args)
+        result = interp.interpret(entry)
+        patient_ref = _patient_ref()
+        purpose = common.purpose_of_use()
+        audit_input = common.audit_input([args], [args["drug"]] if args.get("drug") else None)
+
+        refusal = None
+        drug = args.get("drug")
+        guidance = []
+        if result.status in REFUSED:
+            refusal = dict(detail=result.message or f"{entry.gene}: the entry could not be interpreted",
+                           gene=entry.gene, gene_status=result.status.value, field=_which_field(kb, args))
+        elif drug is not None:
+            try:
+                kb.matcher.genes_for(drug)
+            except KeyError:
+                refusal = dict(detail=f"drug {drug!r} has no CPIC guideline in this knowledge release",
+                               drug=drug, field="drug")
+            else:
+                guidance = interp.guidance([drug], [entry], [result])
+
+        status = 422 if refusal else 200
+        (receipt,) = common.write_audit([
+            common.make_event(
+                outcome=status,
+                input=audit_input,
+                patient_ref=patient_ref,
+                result=common.result_summary([result], guidance),
+                release=kb.release,
+                warnings=common.warnings_of([result]),
+                purpose=purpose,
+            )
+        ])
+        if refusal:
+            return problem(422, "Unprocessable Entity", release=kb.release,
+                           **refusal, **common.problem_extras(receipt))
+        gene = common.gene_result_dict(result)
+        return {
+            **gene,
+            "genes": [gene],
+            "drug": drug,
+            "drugs": [common.guidance_dict(d) for d in guidance],
+            "release": kb.release,
+            **common.receipt_fields(receipt),
+        }
 
 
 def init_app(app: Flask) -> None:
-    return None
+    get_api(app).register_blueprint(blp)

@@ -1,0 +1,191 @@
+"""Marshmallow schemas of the guidance API: requests as validated, responses as sent.
+
+The response schemas are what the OpenAPI document shows and what every answer is dumped
+through, so the document describes the real responses. Field names are the contract's
+(CONTRACT.md); fields beyond it are additions, never renames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+GENE_STATUSES = ("ok", "indeterminate", "unknown_allele", "invalid")
+CATEGORIES = ("fast", "normal", "slow")
+GUIDANCE_STATUSES = ("ok", "no_recommendation", "missing_genes", "indeterminate", "not_in_guideline")
+DIRECTIONS = ("standard", "decrease", "increase", "alternative", "caution", "none")
+INPUT_KINDS = ("diplotype", "phenotype", "activity_score")
+
+MAX_GENOTYPES = 100
+MAX_DRUGS = 200
+_TEXT = validate.Length(min=1, max=500)
+_NAME = validate.Length(min=1, max=100)
+
+
+class ScoreField(fields.String):
+    """An activity score: a string as CPIC writes it ("1.5", "≥3.0"); a JSON number is accepted."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, int | float):
+            value = repr(float(value))
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+class GeneEntrySchema(Schema):
+    """A gene entry: `gene` and exactly one of `diplotype`, `phenotype`, `activity_score`."""
+
+    gene = fields.String(required=True, validate=_NAME, metadata={"example": "CYP2D6"})
+    diplotype = fields.String(validate=_TEXT, metadata={"example": "*1/*1x2"})
+    phenotype = fields.String(validate=_TEXT, metadata={"example": "Poor Metabolizer"})
+    activity_score = ScoreField(validate=validate.Length(min=1, max=20), metadata={"example": "1.5"})
+
+
+class InterpretationRequestSchema(Schema):
+    patient_ref = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The caller's patient reference; the audit trail keeps it pseudonymized."},
+    )
+    genotypes = fields.List(
+        fields.Nested(GeneEntrySchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_GENOTYPES),
+    )
+    drugs = fields.List(
+        fields.String(validate=_NAME),
+        validate=validate.Length(max=MAX_DRUGS),
+        metadata={"description": "Drugs to advise on; omitted: every drug the given genes affect."},
+    )
+    purpose = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Purpose of use recorded in the audit trail (or header X-Purpose-Of-Use)."},
+    )
+
+    @validates_schema
+    def _one_entry_per_gene(self, data: dict[str, Any], **_kwargs) -> None:
+        seen: set[str] = set()
+        for entry in data.get("genotypes") or ():
+            key = entry["gene"].strip().upper()
+            if key in seen:
+                raise ValidationError(f"{entry['gene']} is given more than once", "genotypes")
+            seen.add(key)
+
+
+class BatchRequestSchema(Schema):
+    """Documented shape of a batch; the envelope is validated strictly, each item on its own."""
+
+    items = fields.List(
+        fields.Nested(InterpretationRequestSchema),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Interpretation bodies; at most PGX_BATCH_MAX_ITEMS (default 5000)."},
+    )
+
+
+class LookupQuerySchema(Schema):
+    gene = fields.String(required=True, validate=_NAME, metadata={"example": "CYP2D6"})
+    diplotype = fields.String(validate=_TEXT, metadata={"example": "*1/*1x2"})
+    phenotype = fields.String(validate=_TEXT)
+    activity_score = ScoreField(validate=validate.Length(min=1, max=20))
+    drug = fields.String(validate=_NAME, metadata={"example": "codeine"})
+    patient_ref = fields.String(validate=validate.Length(min=1, max=200))
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    request_id = fields.String()
+    errors = fields.Raw(metadata={"description": "Validation messages by field."})
+    gene = fields.String(metadata={"description": "The gene entry at fault."})
+    drug = fields.String(metadata={"description": "The drug at fault."})
+    field = fields.String(metadata={"description": "The part of the input at fault."})
+    gene_status = fields.String(validate=validate.OneOf(GENE_STATUSES))
+    release = fields.String()
+    audit_id = fields.String()
+    audit_seq = fields.Integer()
+    audit_entry_hash = fields.String()
+
+
+class SourceSchema(Schema):
+    name = fields.String(required=True)
+    url = fields.String(required=True)
+    version = fields.String(allow_none=True)
+    guideline_id = fields.String(allow_none=True)
+
+
+class GeneResultSchema(Schema):
+    gene = fields.String(required=True)
+    input = fields.String(required=True, metadata={"description": "The entry as given."})
+    diplotype = fields.String(required=True, allow_none=True)
+    phenotype = fields.String(required=True, allow_none=True)
+    activity_score = fields.String(required=True, allow_none=True)
+    category = fields.String(required=True, allow_none=True, validate=validate.OneOf(CATEGORIES))
+    status = fields.String(required=True, validate=validate.OneOf(GENE_STATUSES))
+    warnings = fields.List(fields.String(), required=True)
+    message = fields.String(allow_none=True, metadata={"description": "Why status is not ok."})
+    lookup_key = fields.String(allow_none=True, metadata={"description": "The value guidelines are keyed on."})
+    allele_status = fields.Dict(keys=fields.String(), values=fields.String())
+    ehr_priority = fields.String(allow_none=True)
+
+
+class DrugGuidanceSchema(Schema):
+    drug = fields.String(required=True)
+    genes = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), required=True)
+    status = fields.String(required=True, validate=validate.OneOf(GUIDANCE_STATUSES))
+    missing_genes = fields.List(fields.String(), required=True)
+    direction = fields.String(required=True, validate=validate.OneOf(DIRECTIONS))
+    classification = fields.String(required=True, allow_none=True)
+    population = fields.String(required=True, allow_none=True)
+    recommendation = fields.String(required=True, allow_none=True)
+    source = fields.Nested(SourceSchema, required=True, allow_none=True)
+    dose_factor = fields.String(allow_none=True, metadata={"description": "Multiple of the usual starting dose."})
+    alternatives = fields.List(fields.String())
+    guideline_id = fields.String(allow_none=True)
+    recommendation_id = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+
+
+class ReceiptMixin(Schema):
+    release = fields.String(required=True, metadata={"description": "The knowledge release that answered."})
+    audit_id = fields.String(required=True, metadata={"description": "The audit record of this answer."})
+    audit_seq = fields.Integer(allow_none=True)
+    audit_entry_hash = fields.String(allow_none=True)
+
+
+class LookupResponseSchema(GeneResultSchema, ReceiptMixin):
+    """The gene result (flat), plus the same in `genes`, and `drugs` when a drug was asked."""
+
+    genes = fields.List(fields.Nested(GeneResultSchema), required=True)
+    drugs = fields.List(fields.Nested(DrugGuidanceSchema), required=True)
+    drug = fields.String(allow_none=True, metadata={"description": "The drug asked about, if any."})
+
+
+class InterpretationSchema(ReceiptMixin):
+    patient_ref = fields.String(allow_none=True, metadata={"description": "Echoed as given."})
+    genes = fields.List(fields.Nested(GeneResultSchema), required=True)
+    drugs = fields.List(fields.Nested(DrugGuidanceSchema), required=True)
+
+
+class BatchItemSchema(Schema):
+    status = fields.Integer(required=True, metadata={"description": "This item's own HTTP status."})
+    result = fields.Nested(InterpretationSchema)
+    error = fields.Nested(ProblemSchema)
+
+
+class BatchResponseSchema(Schema):
+    release = fields.String(required=True)
+    count = fields.Integer(required=True)
+    failed = fields.Integer(required=True, metadata={"description": "Items answered with an error."})
+    items = fields.List(fields.Nested(BatchItemSchema), required=True)
