@@ -1,0 +1,652 @@
+"""Genotype -> phenotype, exactly as CPIC derives it, from our gene tables.
+
+`PhenotypeEngine.from_gene_tables(load_gene_tables(dir))` compiles every table once (allele
+indexes, function-pair and threshold lookups); `interpret()` then does string parsing plus dict
+lookups, and memoizes on the raw entry. It never raises on caller input: every problem becomes a
+`GeneResult` with status `invalid` / `unknown_allele` / `indeterminate` and a message.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .notation import (
+    GE,
+    Component,
+    NotationError,
+    format_score,
+    name_key,
+    parse_activity_score,
+    parse_haplotype,
+    parse_hla_allele,
+    parse_hla_carrier,
+    parse_snp_genotype,
+    phenotype_candidates,
+    split_candidates,
+    squash,
+    strip_gene_prefix,
+)
+from .results import Category, GeneResult, GeneStatus, GenotypeEntry
+
+UNCERTAIN_FUNCTIONS = ("uncertain", "unknown")
+INDETERMINATE = "Indeterminate"
+_MEMO_LIMIT = 500_000
+_WELL_FORMED = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9 .,'()>+_:;\-*≥/]*$")
+
+
+class _Unresolved(Exception):
+    """Internal: an input part could not be resolved; carries the result status and message."""
+
+    def __init__(self, status: GeneStatus, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True, slots=True)
+class _Haplotype:
+    """One resolved gene copy (or tandem) for the activity-score / function genes."""
+
+    name: str  # canonical spelling, e.g. '*1x≥3', '*36+*10', 'c.1905+1G>A (*2A)'
+    sort_key: tuple
+    quarters: int | None  # activity value x 4; None = no value (uncertain/unknown function)
+    at_least: bool = False  # a CPIC '≥' bin
+    function: str | None = None
+    unresolved_copies: bool = False  # 'xN'
+    no_value_allele: str | None = None  # which allele made the value n/a
+
+
+class _Gene:
+    """One compiled gene table."""
+
+    def __init__(self, table: dict[str, Any]):
+        self.table = table
+        self.symbol: str = table["gene"]
+        self.method: str = table["method"]
+        self.prefixes = tuple(sorted({self.symbol, *table.get("aliases", [])}, key=len, reverse=True))
+        alleles = table.get("alleles", [])
+        self.alleles = {a["name"]: a for a in alleles}
+        self.order = {a["name"]: i for i, a in enumerate(alleles)}
+        self.exact: dict[str, str] = {}
+        self.loose: dict[str, str | None] = {}  # None marks a spelling two alleles share
+        for a in alleles:
+            for n in [a["name"], *a.get("synonyms", [])]:
+                self.exact[n] = a["name"]
+                k = name_key(n)
+                self.loose[k] = a["name"] if self.loose.get(k, a["name"]) == a["name"] else None
+        self.star = bool(alleles) and all(a["name"].startswith("*") for a in alleles)
+        self.phen = {p["name"]: p for p in table["phenotypes"]}
+        self.display = dict(table.get("phenotype_display", {}))
+        self.phen_ci: dict[str, str] = {p.lower(): p for p in self.phen}
+        for key, shown in self.display.items():
+            self.phen_ci[shown.lower()] = key
+        self.pairs = {tuple(sorted(fp["functions"])): fp["phenotype"] for fp in table.get("function_pairs") or []}
+        self.single = {r["function"]: r["phenotype"] for r in table.get("single_allele") or []}
+        self.overrides = {o["diplotype"]: o for o in table.get("overrides") or []}
+        # activity score genes
+        self.values: dict[str, int | None] = {}
+        for a in alleles:
+            av = a.get("activity_value")
+            parsed = parse_activity_score(av) if av else None
+            self.values[a["name"]] = parsed[0] if isinstance(parsed, tuple) else None
+        self.thresholds = [
+            (parse_activity_score(t["min"])[0], t["phenotype"])  # type: ignore[index]
+            for t in table.get("activity_thresholds") or []
+        ]
+        self.indeterminate = table.get("indeterminate_phenotype", INDETERMINATE)
+        nonzero = [q for q in self.values.values() if q]
+        self.granularity = math.gcd(*nonzero) if nonzero else 1
+        self.max_exact = 2 * max(nonzero) if nonzero else 0
+        cn = table.get("copy_number")
+        self.copy_listed = set(cn["listed"]) if cn else set()
+        self.bin_from = cn["bin_from"] if cn else None
+        self.xn_key = cn["unresolved_lookup_key"] if cn else None
+        self.two_lowest = table.get("score_rule") == "two_lowest"
+        # HLA
+        self.risk = {r["allele"]: r for r in table.get("risk_alleles") or []}
+        # single-SNP genes
+        self.genotypes = {g["variant_copies"]: g for g in table.get("genotypes") or []}
+        self.genotype_names: dict[str, tuple[int, bool]] = {}
+        for g in table.get("genotypes") or []:
+            d = g["diplotype"]
+            self.genotype_names[name_key(d)] = (g["variant_copies"], False)
+            if "/" in d:
+                a, b = d.split("/", 1)
+                self.genotype_names.setdefault(name_key(f"{b}/{a}"), (g["variant_copies"], a != b))
+        if self.method == "rsid_genotype":
+            rs, ref, alt = table["rsid"], table["ref"], table["alt"]
+            for n, (x, y) in enumerate(((ref, ref), (ref, alt), (alt, alt))):
+                pc = f"{rs} {'reference' if x == ref else 'variant'} ({x})/{rs} {'reference' if y == ref else 'variant'} ({y})"
+                self.genotype_names.setdefault(name_key(pc), (n, False))
+
+    # ---- facts ---------------------------------------------------------------------------------
+    def category(self, phenotype: str | None) -> Category | None:
+        p = self.phen.get(phenotype or "")
+        return Category(p["category"]) if p and p["category"] else None
+
+    def ehr(self, phenotype: str | None) -> str | None:
+        p = self.phen.get(phenotype or "")
+        return p["ehr_priority"] if p else None
+
+    def function_of(self, allele: str) -> str:
+        return self.alleles[allele]["function"]
+
+    def is_uncertain(self, allele: str) -> bool:
+        return self.function_of(allele).split(" ")[0].lower() in UNCERTAIN_FUNCTIONS
+
+    def phenotype_for_score(self, q: int) -> str:
+        found = self.thresholds[0][1]
+        for low, ph in self.thresholds:
+            if q >= low:
+                found = ph
+        return found
+
+    # ---- allele names ------------------------------------------------------------------------------
+    def resolve_name(self, text: str, warnings: list[str]) -> str | None:
+        name = self.exact.get(text)
+        if name is None:
+            name = self.loose.get(name_key(text))
+            if name is None:
+                return None
+        if text != name:
+            warnings.append(f"'{text}' read as {self.symbol} {name}")
+        return name
+
+    def well_formed(self, text: str) -> bool:
+        if not text or len(text) > 120 or not _WELL_FORMED.match(text):
+            return False
+        return not self.star or text.startswith("*") or text[:1].isalnum()
+
+
+class PhenotypeEngine:
+    """CPIC phenotype derivation for every gene in the loaded gene tables."""
+
+    def __init__(self, genes: dict[str, _Gene]):
+        self._genes = genes
+        self._aliases: dict[str, str] = {}
+        for sym, g in genes.items():
+            for a in (sym, *g.table.get("aliases", [])):
+                self._aliases[a.upper()] = sym
+                self._aliases[a.upper().replace("-", "_")] = sym
+                self._aliases[a.upper().replace("-", "")] = sym
+        self._memo: dict[GenotypeEntry, GeneResult] = {}
+
+    @classmethod
+    def from_gene_tables(cls, tables: dict[str, dict[str, Any]]) -> PhenotypeEngine:
+        return cls({sym: _Gene(t) for sym, t in tables.items()})
+
+    @property
+    def gene_names(self) -> list[str]:
+        return sorted(self._genes)
+
+    def resolve_gene(self, gene: str) -> str | None:
+        """'cyp2d6' -> 'CYP2D6', 'IFNL3' -> 'IFNL4'; None when unknown."""
+        if not isinstance(gene, str):
+            return None
+        return self._aliases.get(squash(gene).upper())
+
+    def describe(self, gene: str) -> dict[str, Any]:
+        """JSON-able view of one gene: alleles, their function/activity value, and the rule."""
+        sym = self.resolve_gene(gene)
+        if sym is None:
+            raise KeyError(gene)
+        t = copy.deepcopy(self._genes[sym].table)
+        t["derivation"] = _DERIVATION[t["method"]]
+        return t
+
+    # ---- entry point ---------------------------------------------------------------------------
+    def interpret(self, entry: GenotypeEntry) -> GeneResult:
+        try:
+            hit = self._memo.get(entry)
+        except TypeError:  # unhashable field values: no memo, still answered
+            hit = None
+        if hit is not None:
+            return hit
+        try:
+            result = self._interpret(entry)
+        except Exception as exc:  # noqa: BLE001 - the contract: bad input never crashes the caller
+            result = GeneResult(gene=str(getattr(entry, "gene", "")), input=_input_of(entry),
+                                status=GeneStatus.INVALID, message=f"could not interpret input ({type(exc).__name__})")
+        try:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[entry] = result
+        except TypeError:
+            pass
+        return result
+
+    def interpret_many(self, entries: Iterable[GenotypeEntry]) -> list[GeneResult]:
+        return [self.interpret(e) for e in entries]
+
+    def _interpret(self, entry: GenotypeEntry) -> GeneResult:
+        raw_gene = entry.gene if isinstance(entry.gene, str) else ""
+        given = {k: v for k, v in (("diplotype", entry.diplotype), ("phenotype", entry.phenotype),
+                                    ("activity_score", entry.activity_score)) if v is not None}
+        text_in = _input_of(entry)
+        sym = self.resolve_gene(raw_gene)
+        if sym is None:
+            return GeneResult(gene=raw_gene, input=text_in, status=GeneStatus.INVALID,
+                              message=f"unknown gene '{raw_gene}'" if raw_gene.strip() else "gene is missing")
+        given = {k: v for k, v in given.items() if not (isinstance(v, str) and not v.strip())}
+        if len(given) != 1:
+            what = "none" if not given else " and ".join(given)
+            return GeneResult(gene=sym, input=text_in, status=GeneStatus.INVALID,
+                              message=f"give exactly one of diplotype, phenotype, activity_score (got {what})")
+        kind, value = next(iter(given.items()))
+        if not isinstance(value, str):
+            return GeneResult(gene=sym, input=text_in, status=GeneStatus.INVALID,
+                              message=f"{kind} must be a string")
+        g = self._genes[sym]
+        text = squash(value)
+        if kind == "diplotype":
+            return self._diplotype(g, text, value)
+        if kind == "phenotype":
+            return self._phenotype(g, text, value)
+        return self._score(g, text, value)
+
+    # ---- result helper -----------------------------------------------------------------------
+    @staticmethod
+    def _result(g: _Gene, given: str, status: GeneStatus, *, diplotype: str | None = None,
+                phenotype: str | None = None, score: str | None = None, lookup: str | None = None,
+                allele_status: dict[str, str] | None = None, warnings: list[str] | tuple = (),
+                message: str | None = None) -> GeneResult:
+        shown = g.display.get(phenotype, phenotype) if phenotype else None
+        return GeneResult(
+            gene=g.symbol, input=given, status=status, diplotype=diplotype, phenotype=shown,
+            activity_score=score, category=g.category(phenotype), lookup_key=lookup,
+            allele_status=allele_status or {}, ehr_priority=g.ehr(phenotype),
+            warnings=tuple(dict.fromkeys(warnings)), message=message,
+        )
+
+    def _error(self, g: _Gene, given: str, status: GeneStatus, message: str,
+               warnings: list[str] | tuple = ()) -> GeneResult:
+        return self._result(g, given, status, warnings=warnings, message=message)
+
+    # ---- diplotype ---------------------------------------------------------------------------
+    def _diplotype(self, g: _Gene, text: str, given: str) -> GeneResult:
+        warnings: list[str] = []
+        stripped, changed = strip_gene_prefix(text, g.prefixes)
+        stripped = squash(stripped)
+        if not stripped:
+            return self._error(g, given, GeneStatus.INVALID, "diplotype is empty")
+        try:
+            if g.method == "carrier_status":
+                return self._hla(g, stripped, given, warnings)
+            if g.method == "rsid_genotype":
+                return self._snp(g, stripped, given, warnings)
+            parts = self._split(g, stripped, warnings)
+            return self._by_method(g, parts, given, warnings)
+        except _Unresolved as u:
+            return self._error(g, given, u.status, u.message, warnings)
+
+    def _split(self, g: _Gene, text: str, warnings: list[str]) -> list[_Haplotype]:
+        """Try each reading of the '/'s; keep the first where every part is a known allele."""
+        errors: list[tuple[int, _Unresolved]] = []
+        for reading in split_candidates(text):
+            trial: list[str] = []
+            try:
+                haps = [self._haplotype(g, part, trial) for part in reading]
+            except _Unresolved as u:
+                errors.append((len(reading), u))
+                continue
+            warnings.extend(trial)
+            return haps
+        # report against the usual 'A/B' reading when there is one: it names the bad side
+        raise next((u for n, u in errors if n == 2), errors[0][1])
+
+    def _haplotype(self, g: _Gene, part: str, warnings: list[str]) -> _Haplotype:
+        part = re.sub(r"\s*\+\s*", "+", part.strip()) if g.copy_listed else part.strip()
+        if not part:
+            raise _Unresolved(GeneStatus.INVALID, "an allele is missing (empty side of '/')")
+        name = g.resolve_name(part, warnings)
+        if name is not None:
+            q = g.values.get(name)
+            return _Haplotype(name, ((g.order[name], 1),), q, function=g.function_of(name),
+                              no_value_allele=None if q is not None else name)
+        if not g.copy_listed:
+            return self._unknown(g, part)
+        comps = parse_haplotype(part)
+        if isinstance(comps, NotationError):
+            raise _Unresolved(GeneStatus.INVALID, comps.message)
+        return self._cyp2d6_haplotype(g, part, comps, warnings)
+
+    def _unknown(self, g: _Gene, part: str) -> _Haplotype:
+        if g.well_formed(part):
+            raise _Unresolved(GeneStatus.UNKNOWN_ALLELE, f"unknown {g.symbol} allele '{part}'")
+        raise _Unresolved(GeneStatus.INVALID, f"'{part}' is not a {g.symbol} allele notation")
+
+    def _cyp2d6_haplotype(self, g: _Gene, part: str, comps: list[Component], warnings: list[str]) -> _Haplotype:
+        names, key, total, ge, no_value, xn = [], [], 0, False, None, False
+        for c in comps:
+            base = g.resolve_name(c.base, warnings)
+            if base is None:
+                self._unknown(g, c.base)
+            assert base is not None
+            v = g.values.get(base)
+            if v is None and no_value is None:
+                no_value = base
+            if c.copies is None:  # xN
+                names.append(f"{base}xN")
+                key.append((g.order[base], 99))
+                xn = True
+                continue
+            n = c.copies
+            exact = f"{base}x{n}"
+            binned = f"{base}x{GE}{g.bin_from}"
+            if n == 1 and not c.at_least:
+                names.append(base)
+            elif not c.at_least and (n < (g.bin_from or 3) or exact in g.copy_listed):
+                names.append(exact)
+                if exact not in g.copy_listed:
+                    warnings.append(f"CPIC lists no {exact}; its activity value is {n} x that of {base}")
+            elif binned in g.copy_listed:
+                names.append(binned)
+                if not c.at_least or n != g.bin_from:
+                    warnings.append(f"{part} written as CPIC's copy-number bin {binned}")
+                n, c = g.bin_from or 3, Component(base, g.bin_from, True)
+            elif v == 0:
+                names.append(binned if c.at_least else exact)
+            elif c.at_least:
+                raise _Unresolved(GeneStatus.INDETERMINATE,
+                                  f"CPIC defines no activity value for {binned} (3 or more copies of {base})")
+            else:
+                names.append(exact)
+                warnings.append(f"CPIC lists no {exact}; its activity value is {n} x that of {base}")
+            key.append((g.order[base], n))
+            if v is not None:
+                total += v * n
+                ge = ge or (c.at_least and v > 0)
+        name = "+".join(names)
+        return _Haplotype(name, tuple(key), None if (no_value or xn) else total, ge,
+                          unresolved_copies=xn, no_value_allele=no_value)
+
+    def _by_method(self, g: _Gene, haps: list[_Haplotype], given: str, warnings: list[str]) -> GeneResult:
+        m = g.method
+        n = len(haps)
+        if m == "single_allele":
+            if n != 1:
+                return self._error(g, given, GeneStatus.INVALID,
+                                   f"{g.symbol} has one (mitochondrial) allele; got {n}", warnings)
+            return self._single(g, haps[0], given, warnings)
+        if m == "x_linked" and n == 1:
+            warnings.append(f"one {g.symbol} allele: read as hemizygous (male)")
+            return self._single(g, haps[0], given, warnings)
+        if n == 1:
+            return self._error(g, given, GeneStatus.INVALID,
+                               f"{g.symbol} needs two alleles separated by '/' (e.g. "
+                               f"'{haps[0].name}/{next(iter(g.alleles))}'); got one", warnings)
+        if n > 2 and not (g.two_lowest or m == "any_causative"):
+            return self._error(g, given, GeneStatus.INVALID, f"{g.symbol} takes two alleles; got {n}", warnings)
+        ordered = sorted(haps, key=lambda h: h.sort_key)
+        if [h.name for h in ordered] != [h.name for h in haps]:
+            warnings.append("reordered alleles")
+        diplotype = "/".join(h.name for h in ordered)
+        if diplotype in g.overrides:
+            o = g.overrides[diplotype]
+            status = GeneStatus.INDETERMINATE if o["phenotype"] == INDETERMINATE else GeneStatus.OK
+            return self._result(g, given, status, diplotype=diplotype, phenotype=o["phenotype"],
+                                score=o.get("activity_score"), lookup=o.get("activity_score") or o["phenotype"],
+                                warnings=warnings, message=o["reason"] if status is not GeneStatus.OK else None)
+        if m == "activity_score":
+            return self._scored(g, ordered, diplotype, given, warnings)
+        if m == "any_causative":
+            causative = [h.name for h in ordered if h.function == g.table["causative_function"]]
+            if causative:
+                ph = g.table["causative_phenotype"]
+                return self._result(g, given, GeneStatus.OK, diplotype=diplotype, phenotype=ph, lookup=ph,
+                                    warnings=warnings)
+            if n > 2:
+                rank = {"Uncertain function": 0, "Unknown function": 0}
+                ordered = sorted(ordered, key=lambda h: rank.get(h.function or "", 1))[:2]
+        return self._paired(g, ordered, diplotype, given, warnings)
+
+    def _single(self, g: _Gene, h: _Haplotype, given: str, warnings: list[str]) -> GeneResult:
+        ph = g.single.get(h.function or "")
+        if ph is None:
+            return self._result(g, given, GeneStatus.INDETERMINATE, diplotype=h.name, phenotype=INDETERMINATE
+                                if INDETERMINATE in g.phen else None, lookup=INDETERMINATE, warnings=warnings,
+                                message=f"CPIC assigns no phenotype to a single {h.name} ({h.function})")
+        status = GeneStatus.INDETERMINATE if ph == INDETERMINATE else GeneStatus.OK
+        return self._result(g, given, status, diplotype=h.name, phenotype=ph, lookup=ph, warnings=warnings,
+                            message=f"{h.name} has {h.function.lower()}" if status is not GeneStatus.OK and h.function
+                            else None)
+
+    def _paired(self, g: _Gene, haps: list[_Haplotype], diplotype: str, given: str,
+                warnings: list[str]) -> GeneResult:
+        a, b = haps[0], haps[1]
+        ph = g.pairs.get(tuple(sorted((a.function or "", b.function or ""))))
+        if ph is None:
+            return self._result(g, given, GeneStatus.INDETERMINATE, diplotype=diplotype,
+                                phenotype=INDETERMINATE if INDETERMINATE in g.phen else None,
+                                lookup=INDETERMINATE, warnings=warnings,
+                                message=f"CPIC assigns no phenotype to {a.function} + {b.function} ({diplotype})")
+        if ph == INDETERMINATE:
+            odd = [h.name for h in haps if g.is_uncertain(h.name)]
+            why = (", ".join(f"{x} has {g.function_of(x).lower()}" for x in odd)
+                   if odd else f"CPIC assigns no phenotype to {diplotype}")
+            return self._result(g, given, GeneStatus.INDETERMINATE, diplotype=diplotype, phenotype=ph,
+                                lookup=ph, warnings=warnings, message=why)
+        return self._result(g, given, GeneStatus.OK, diplotype=diplotype, phenotype=ph, lookup=ph,
+                            warnings=warnings)
+
+    def _scored(self, g: _Gene, haps: list[_Haplotype], diplotype: str, given: str,
+                warnings: list[str]) -> GeneResult:
+        no_value = [h.no_value_allele for h in haps if h.no_value_allele]
+        if no_value:
+            fn = ", ".join(f"{x} has {g.function_of(x).lower()}" for x in dict.fromkeys(no_value))
+            return self._result(g, given, GeneStatus.INDETERMINATE, diplotype=diplotype, phenotype=g.indeterminate,
+                                lookup="n/a", warnings=warnings, message=f"no activity score: {fn}")
+        if any(h.unresolved_copies for h in haps):
+            return self._result(g, given, GeneStatus.INDETERMINATE, diplotype=diplotype, phenotype=g.indeterminate,
+                                lookup=g.xn_key, warnings=warnings,
+                                message="copy number 'xN' is not resolved; CPIC needs x2 or x≥3 "
+                                        "(the value of each copy counts)")
+        used = haps
+        if g.two_lowest and len(haps) > 2:
+            used = sorted(haps, key=lambda h: h.quarters)[:2]  # type: ignore[arg-type,return-value]
+            warnings.append(f"{len(haps)} {g.symbol} variants given: presumed in trans, the two lowest "
+                            f"activity values count ({used[0].name}, {used[1].name})")
+        q = sum(h.quarters for h in used)  # type: ignore[misc]
+        ge = any(h.at_least for h in used)
+        score = format_score(q, ge)
+        ph = g.phenotype_for_score(q)
+        return self._result(g, given, GeneStatus.OK, diplotype=diplotype, phenotype=ph, score=score, lookup=score,
+                            warnings=warnings)
+
+    # ---- HLA ----------------------------------------------------------------------------------
+    def _hla(self, g: _Gene, text: str, given: str, warnings: list[str]) -> GeneResult:
+        risk = g.risk
+        carrier = parse_hla_carrier(text)
+        if isinstance(carrier, NotationError):
+            return self._error(g, given, GeneStatus.INVALID, carrier.message, warnings)
+        if carrier is not None:
+            status: dict[str, str] = {}
+            for allele, st in carrier:
+                key = allele.two_field
+                if key not in risk:
+                    return self._error(g, given, GeneStatus.UNKNOWN_ALLELE,
+                                       f"{allele.text} is not a CPIC risk allele for {g.symbol} "
+                                       f"(risk alleles: {', '.join(risk)})", warnings)
+                if allele.text != key:
+                    warnings.append(f"{allele.text} read as {key}")
+                if status.get(key, f"{key} {st}") != f"{key} {st}":
+                    return self._error(g, given, GeneStatus.INVALID, f"{key} given as both positive and negative")
+                status[key] = f"{key} {st}"
+            return self._hla_result(g, given, status, "; ".join(status.values()), warnings)
+        parts = [p.strip() for p in text.split("/")]
+        if len(parts) != 2:
+            return self._error(g, given, GeneStatus.INVALID,
+                               f"{g.symbol} needs a typed pair ('*15:02/*57:01') or a carrier result "
+                               f"('*57:01 positive')", warnings)
+        typed = []
+        for p in parts:
+            p2, _ = strip_gene_prefix(p, g.prefixes)
+            a = parse_hla_allele(p2)
+            if isinstance(a, NotationError):
+                return self._error(g, given, GeneStatus.INVALID, a.message, warnings)
+            typed.append(a)
+        ordered = sorted(typed, key=lambda a: (int(a.f1), int(a.f2 or 0), a.text))
+        if ordered != typed:
+            warnings.append("reordered alleles")
+        status = {}
+        for r in risk:
+            f1, f2 = r[1:].split(":")
+            if any(a.f1 == f1 and a.f2 is None for a in typed) and not any(a.two_field == r for a in typed):
+                return self._error(g, given, GeneStatus.INDETERMINATE,
+                                   f"allele group *{f1} typed without a second field: {r} status unknown", warnings)
+            status[r] = f"{r} {'positive' if any(a.two_field == r for a in typed) else 'negative'}"
+        return self._hla_result(g, given, status, "/".join(a.text for a in ordered), warnings, typed_pair=True)
+
+    def _hla_result(self, g: _Gene, given: str, status: dict[str, str], diplotype: str,
+                    warnings: list[str], typed_pair: bool = False) -> GeneResult:
+        phenos = [g.risk[a]["positive" if s.endswith("positive") else "negative"] for a, s in status.items()]
+        positive = any(s.endswith("positive") for s in status.values())
+        ehr = "Abnormal/Priority/High Risk" if positive else "Normal/Routine/Low Risk"
+        lookup = None if typed_pair or len(status) != 1 else next(iter(status.values()))
+        r = self._result(g, given, GeneStatus.OK, diplotype=diplotype, phenotype=None, lookup=lookup,
+                         allele_status=status, warnings=warnings)
+        return _replace(r, phenotype="; ".join(phenos), ehr_priority=ehr)
+
+    # ---- single-SNP genes -------------------------------------------------------------------------
+    def _snp(self, g: _Gene, text: str, given: str, warnings: list[str]) -> GeneResult:
+        t = g.table
+        named = g.genotype_names.get(name_key(text))
+        if named is not None:
+            copies, reordered = named
+            if reordered:
+                warnings.append("reordered alleles")
+        else:
+            parsed = parse_snp_genotype(text)
+            if parsed is None:
+                return self._error(g, given, GeneStatus.INVALID,
+                                   f"'{text}' is not a {g.symbol} genotype (e.g. '{t['rsid']} "
+                                   f"{t['ref']}{t['alt']}')", warnings)
+            ident, a, b = parsed
+            alias = t.get("position_alias")
+            if ident == t["rsid"]:
+                ref, alt = t["ref"], t["alt"]
+            elif alias and ident.lstrip("c.") == alias["name"].lstrip("c."):
+                ref, alt = alias["ref"], alias["alt"]
+            else:
+                return self._error(g, given, GeneStatus.UNKNOWN_ALLELE,
+                                   f"{g.symbol} is typed at {t['rsid']}"
+                                   + (f" ({alias['name']})" if alias else "") + f", not '{ident}'", warnings)
+            bad = [x for x in (a, b) if x not in (ref, alt)]
+            if bad:
+                return self._error(g, given, GeneStatus.UNKNOWN_ALLELE,
+                                   f"{ident} has alleles {ref}/{alt}; '{bad[0]}' is not one of them", warnings)
+            copies = (a == alt) + (b == alt)
+            if a == alt and b == ref:
+                warnings.append("reordered alleles")
+        gt = g.genotypes[copies]
+        ph = gt["phenotype"]
+        return self._result(g, given, GeneStatus.OK, diplotype=gt["diplotype"], phenotype=ph, lookup=ph,
+                            warnings=warnings)
+
+    # ---- phenotype and activity score inputs ----------------------------------------------------
+    def _phenotype(self, g: _Gene, text: str, given: str) -> GeneResult:
+        warnings: list[str] = []
+        stripped, _ = strip_gene_prefix(text, g.prefixes)
+        stripped = squash(stripped)
+        if g.method == "carrier_status":
+            carrier = parse_hla_carrier(stripped)
+            if carrier is None or isinstance(carrier, NotationError):
+                return self._error(g, given, GeneStatus.UNKNOWN_ALLELE,
+                                   f"'{text}' is not an {g.symbol} carrier result (e.g. '*57:01 positive')")
+            return self._hla(g, stripped, given, warnings)
+        low, synonym = phenotype_candidates(stripped)
+        name = g.phen_ci.get(low)
+        if name is None and synonym:
+            name = g.phen_ci.get(synonym.lower())
+        if name is None:
+            return self._error(g, given, GeneStatus.UNKNOWN_ALLELE,
+                               f"'{text}' is not a CPIC phenotype for {g.symbol} "
+                               f"(known: {', '.join(g.display.get(p, p) for p in g.phen)})")
+        shown = g.display.get(name, name)
+        if stripped != shown:
+            warnings.append(f"'{text}' normalized to {shown}")
+        if name == g.indeterminate or name == INDETERMINATE:
+            lookup = "n/a" if g.method == "activity_score" else name
+            return self._result(g, given, GeneStatus.INDETERMINATE, phenotype=name, lookup=lookup, warnings=warnings,
+                                message="the lab called the phenotype Indeterminate")
+        lookup: str | None = name
+        if g.method == "activity_score":
+            lookup = self._score_for_phenotype(g, name)
+            if lookup is None:
+                warnings.append(f"{shown} spans several {g.symbol} activity scores; CPIC recommendations are "
+                                f"keyed on the score, so give the activity score or the diplotype")
+        return self._result(g, given, GeneStatus.OK, phenotype=name, lookup=lookup, warnings=warnings)
+
+    @staticmethod
+    def _score_for_phenotype(g: _Gene, phenotype: str) -> str | None:
+        ts = g.table["activity_thresholds"]
+        hits = [t for t in ts if t["phenotype"] == phenotype]
+        if len(hits) == 1 and hits[0]["max"] is not None and hits[0]["min"] == hits[0]["max"]:
+            return hits[0]["min"]
+        return None
+
+    def _score(self, g: _Gene, text: str, given: str) -> GeneResult:
+        if g.method != "activity_score":
+            return self._error(g, given, GeneStatus.INVALID,
+                               f"{g.symbol} has no activity score; give a diplotype or a phenotype")
+        if text.lower() in ("n/a", "na", "indeterminate"):
+            return self._result(g, given, GeneStatus.INDETERMINATE, phenotype=g.indeterminate, lookup="n/a",
+                                message="activity score n/a (an allele of uncertain or unknown function)")
+        parsed = parse_activity_score(text)
+        if isinstance(parsed, NotationError):
+            return self._error(g, given, GeneStatus.INVALID, parsed.message)
+        q, ge = parsed
+        warnings: list[str] = []
+        if q % g.granularity:
+            return self._error(g, given, GeneStatus.INVALID,
+                               f"{g.symbol} activity scores are multiples of {format_score(g.granularity)}; "
+                               f"got '{text}'")
+        if ge and not g.copy_listed:
+            return self._error(g, given, GeneStatus.INVALID, f"{g.symbol} activity scores have no '≥' bins")
+        if ge and q < 12:
+            return self._error(g, given, GeneStatus.INVALID, "CPIC writes '≥' only for scores of 3.0 and above")
+        if not g.copy_listed and q > g.max_exact:
+            return self._error(g, given, GeneStatus.INVALID,
+                               f"{g.symbol} activity score '{text}' is above the maximum "
+                               f"{format_score(g.max_exact)}")
+        score = format_score(q, ge)
+        if score != text:
+            warnings.append(f"activity score '{text}' written as {score}")
+        if g.copy_listed and not ge and q > 16:
+            warnings.append(f"CPIC writes {g.symbol} scores above 4.0 only as '≥' bins; no recommendation "
+                            f"is keyed on {score}")
+        ph = g.phenotype_for_score(q)
+        return self._result(g, given, GeneStatus.OK, phenotype=ph, score=score, lookup=score, warnings=warnings)
+
+
+def _input_of(entry: Any) -> str:
+    for k in ("diplotype", "phenotype", "activity_score"):
+        v = getattr(entry, k, None)
+        if v is not None:
+            return v if isinstance(v, str) else repr(v)
+    return ""
+
+
+def _replace(r: GeneResult, **changes: Any) -> GeneResult:
+    from dataclasses import replace
+
+    return replace(r, **changes)
+
+
+_DERIVATION = {
+    "activity_score": "sum of the two allele activity values (DPYD: the two lowest variant values); "
+                      "copy number multiplies the value, 3 or more copies use CPIC's '≥' bins; any allele "
+                      "without a value gives n/a (Indeterminate); score -> phenotype by activity_thresholds",
+    "function_pair": "the pair of allele clinical functions -> phenotype (function_pairs)",
+    "any_causative": "any causative variant -> causative_phenotype; otherwise the function pair",
+    "x_linked": "one allele (male, hemizygous) -> single_allele rule; two alleles -> function_pairs",
+    "single_allele": "the single (mitochondrial) allele's function -> phenotype",
+    "carrier_status": "each CPIC risk allele is positive when either typed allele matches it at two fields",
+    "rsid_genotype": "number of variant alleles at the SNP -> phenotype (genotypes)",
+}
+
+__all__ = ["PhenotypeEngine"]
