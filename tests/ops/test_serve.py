@@ -1,0 +1,134 @@
+"""`pgx serve` for real: gunicorn with 2 workers on a loopback port, probes, metrics, graceful stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+PGX = Path(sys.executable).with_name("pgx")
+START_DEADLINE_S = 60
+STOP_DEADLINE_S = 40
+SECRET_QUERY = "diplotype=*2/*17&patient_ref=MRN-0042-ZETA"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Connection": "close"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback only
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _pgx(args: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run([str(PGX), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.fixture
+def server(tmp_path):
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'pgx.sqlite3'}",
+        PGX_INSTANCE_DIR=str(tmp_path / "instance"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        PGX_LOG_LEVEL="info",
+    )
+    _pgx(["db", "upgrade"], env)
+    _pgx(["tables", "load", str(REPO / "reference_tables")], env)
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(PGX), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )
+    base = f"http://127.0.0.1:{port}"
+    healthz_ok = 0
+    deadline = time.monotonic() + START_DEADLINE_S
+    while True:
+        try:
+            status, _ = _get(base + "/healthz", timeout=2)
+            if status == 200:
+                healthz_ok += 1
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"pgx serve did not come up:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    info = {"base": base, "proc": proc, "log": log_path, "healthz_ok": healthz_ok,
+            "metrics_dir": tmp_path / "metrics"}
+    try:
+        yield info
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_serve_probes_metrics_and_graceful_stop(server):
+    base = server["base"]
+    healthz_ok = server["healthz_ok"]
+    for _ in range(30):
+        status, body = _get(base + "/healthz")
+        assert status == 200
+        assert json.loads(body) == {"status": "ok"}
+        healthz_ok += 1
+
+    status, body = _get(base + "/readyz")
+    assert status == 200, body
+    ready = json.loads(body)
+    assert ready["database"] == "ok" and ready["release"]
+
+    # A query string with a genotype and a patient reference must never reach the logs.
+    status, _ = _get(f"{base}/readyz?{SECRET_QUERY}")
+    assert status == 200
+
+    status, body = _get(base + "/metrics")
+    assert status == 200
+    text = body.decode()
+    # Aggregated over both workers: the /healthz count is exactly what we sent.
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("pgx_http_requests_total{") and 'endpoint="/healthz"' in line and 'status="200"' in line
+    )
+    assert counted == healthz_ok
+    assert "MRN-0042-ZETA" not in text and "*2/*17" not in text
+    # Both workers run in Prometheus multiprocess mode (one value file per worker PID).
+    pids = {p.stem.rsplit("_", 1)[-1] for p in server["metrics_dir"].glob("*.db")}
+    assert len(pids) >= 2, pids
+
+    proc = server["proc"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=STOP_DEADLINE_S) == 0
+    log = server["log"].read_text()
+    assert "Shutting down: Master" in log
+    for secret in ("MRN-0042-ZETA", "*2/*17", "diplotype="):
+        assert secret not in log, f"{secret!r} leaked into the server log"
+    access = [json.loads(line) for line in log.splitlines()
+              if line.startswith("{") and '"gunicorn.access"' in line]
+    assert access, "no JSON access log lines"
+    assert all(entry["request_id"] for entry in access)
+    assert {entry["path"] for entry in access} >= {"/healthz", "/readyz", "/metrics"}
