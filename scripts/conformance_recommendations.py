@@ -144,6 +144,8 @@ def core_adapter() -> tuple[str, Interpret]:
 
 def http_adapter() -> tuple[str, Interpret]:
     """POST /v1/interpretations through create_app()'s Flask test client (SQLite in a temp dir)."""
+    import atexit
+    import shutil
     import tempfile
 
     from service import create_app
@@ -152,6 +154,7 @@ def http_adapter() -> tuple[str, Interpret]:
     from service.releases_store import load_release_directory_into
 
     tmp = tempfile.mkdtemp(prefix="pgx-conformance-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     url = f"sqlite:///{tmp}/pgx.sqlite3"
     upgrade(url)
     app = create_app({"PGX_DATABASE_URL": url, "TESTING": True, "PGX_RATELIMIT_DEFAULT": "1000000/minute"})
