@@ -40,6 +40,13 @@ _PG_URL, _PG_SKIP_REASON = _postgres_admin_url()
 _created_pg_databases: list[str] = []
 
 
+def pytest_sessionstart(session):
+    # CI (.ci/run) sets PGX_REQUIRE_POSTGRES=1: an unreachable server must fail the run, not
+    # silently skip the PostgreSQL half of the suite.
+    if os.environ.get("PGX_REQUIRE_POSTGRES") == "1" and _PG_URL is None:
+        pytest.exit(f"PGX_REQUIRE_POSTGRES=1 but {_PG_SKIP_REASON}", returncode=3)
+
+
 def _new_postgres_database() -> str:
     name = f"pgx_test_{uuid.uuid4().hex[:12]}"
     engine = create_engine(_PG_URL, isolation_level="AUTOCOMMIT")
