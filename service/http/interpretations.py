@@ -16,7 +16,7 @@ transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Flask, current_app, jsonify, request
 from flask.views import MethodView
@@ -34,6 +34,7 @@ from service.http.schemas import (
     InterpretationRequestSchema,
     InterpretationSchema,
     ProblemSchema,
+    PurposeHeaderSchema,
 )
 from service.releases import current_knowledge
 
@@ -56,6 +57,11 @@ class _Interpretation:
 def interpret_body(interp: common.Interpreter, body: dict[str, Any]) -> _Interpretation:
     entries = [common.entry_from(e) for e in body["genotypes"]]
     results = [interp.interpret(e) for e in entries]
+    seen: set[str] = set()
+    for r in results:  # the same gene under two spellings (an alias, a case): which one holds?
+        if r.gene in seen:
+            raise ValidationError({"genotypes": [f"{r.gene} is given more than once"]})
+        seen.add(r.gene)
     drugs = body.get("drugs")
     guidance = interp.guidance(drugs, entries, results)
     release = interp.kb.release
@@ -81,23 +87,27 @@ def interpret_body(interp: common.Interpreter, body: dict[str, Any]) -> _Interpr
 class Interpretations(MethodView):
     @require_roles("pharmacy", "clinician")
     @blp.arguments(InterpretationRequestSchema)
+    @blp.arguments(PurposeHeaderSchema, location="headers")
     @blp.response(200, InterpretationSchema)
     @blp.alt_response(422, description="The body does not follow the schema (audited).", **_PROBLEMS)
     @blp.alt_response(503, description="No knowledge release active, or the audit trail could not be "
                       "written.", **_PROBLEMS)
-    def post(self, body):
+    def post(self, body, _headers):
         """Interpret a patient's genotypes; guidance for the given drugs, or every drug they affect.
 
         Per-gene problems (unknown gene or allele, malformed notation) do not fail the request:
         the gene result says `invalid` / `unknown_allele` with a message, and the drugs that need
         that gene answer `missing_genes`."""
         kb = current_knowledge()
-        done = interpret_body(common.Interpreter(kb), body)
+        try:
+            done = interpret_body(common.Interpreter(kb), body)
+        except ValidationError as exc:
+            _refuse(422, "The request did not validate; see `errors`.", {"json": exc.normalized_messages()})
         (receipt,) = common.write_audit([done.event])
         return {**done.response, **common.receipt_fields(receipt)}
 
 
-def _envelope_error(status: int, detail: str, errors: Any = None):
+def _refuse(status: int, detail: str, errors: Any = None) -> NoReturn:
     """Refuse the whole batch; service/errors.py answers (and audits) the raised HTTP error."""
     exc = RequestEntityTooLarge(detail) if status == 413 else UnprocessableEntity(detail)
     if errors:
@@ -108,6 +118,7 @@ def _envelope_error(status: int, detail: str, errors: Any = None):
 @blp.route("/interpretations/batch")
 class Batch(MethodView):
     @require_roles("pharmacy")
+    @blp.arguments(PurposeHeaderSchema, location="headers")
     @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": BatchRequestSchema}}})
     @blp.response(200, BatchResponseSchema)
     @blp.alt_response(413, description="More items than PGX_BATCH_MAX_ITEMS, or a body over the size limit.",
@@ -116,7 +127,7 @@ class Batch(MethodView):
                       "(items are validated one by one: a bad item is answered in its place).", **_PROBLEMS)
     @blp.alt_response(503, description="No knowledge release active, or the audit trail could not be "
                       "written.", **_PROBLEMS)
-    def post(self):
+    def post(self, _headers):
         """Interpret many patients at once (at least 1000 items accepted), answered in input order.
 
         Each item is an interpretation body and is answered in its place by
@@ -124,14 +135,14 @@ class Batch(MethodView):
         the batch itself answers 200 whenever its envelope is valid."""
         raw = request.get_json(silent=True)
         if not isinstance(raw, dict) or set(raw) != {"items"} or not isinstance(raw["items"], list):
-            _envelope_error(422, 'The body must be {"items": [interpretation body, ...]}.',
+            _refuse(422, 'The body must be {"items": [interpretation body, ...]}.',
                                    {"items": ["An array of interpretation bodies is required."]})
         items = raw["items"]
         limit = int(current_app.config.get("PGX_BATCH_MAX_ITEMS", 5000))
         if not items:
-            _envelope_error(422, "A batch needs at least one item.", {"items": ["Empty array."]})
+            _refuse(422, "A batch needs at least one item.", {"items": ["Empty array."]})
         if len(items) > limit:
-            _envelope_error(413, f"A batch holds at most {limit} items; this one has {len(items)}. "
+            _refuse(413, f"A batch holds at most {limit} items; this one has {len(items)}. "
                                    "Split it.")
 
         kb = current_knowledge()
@@ -141,6 +152,7 @@ class Batch(MethodView):
         for index, item in enumerate(items):
             try:
                 body = _ITEM_SCHEMA.load(item) if isinstance(item, dict) else _not_an_object()
+                done = interpret_body(interp, body)
             except ValidationError as exc:
                 error = problem_body(422, "Unprocessable Entity",
                                      f"Item {index} did not validate; see `errors`.",
@@ -150,7 +162,6 @@ class Batch(MethodView):
                     outcome=422, input=common.raw_entries(item), patient_ref=common.raw_patient_ref(item),
                     release=kb.release, purpose=common.purpose_of_use()))
                 continue
-            done = interpret_body(interp, body)
             answers.append((200, done))
             events.append(done.event)
 

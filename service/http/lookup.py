@@ -9,7 +9,7 @@ which ends up in access logs).
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -17,19 +17,13 @@ from service.auth import require_roles
 from service.errors import PROBLEM_MIME, problem
 from service.extensions import get_api
 from service.http import guidance_common as common
-from service.http.schemas import LookupQuerySchema, LookupResponseSchema, ProblemSchema
+from service.http.schemas import AuditHeadersSchema, LookupQuerySchema, LookupResponseSchema, ProblemSchema
 from service.pgx.results import GeneStatus
 from service.releases import current_knowledge
 
 blp = Blueprint("lookup", __name__, url_prefix="/v1", description="Single-gene lookups")
 
-PATIENT_REF_HEADER = "X-Patient-Ref"
 REFUSED = (GeneStatus.INVALID, GeneStatus.UNKNOWN_ALLELE)
-
-
-def _patient_ref() -> str | None:
-    value = request.headers.get(PATIENT_REF_HEADER, "").strip()
-    return value[:200] or None
 
 
 def _which_field(kb, args: dict) -> str:
@@ -44,6 +38,7 @@ def _which_field(kb, args: dict) -> str:
 class Lookup(MethodView):
     @require_roles("clinician", "pharmacy")
     @blp.arguments(LookupQuerySchema, location="query")
+    @blp.arguments(AuditHeadersSchema, location="headers")
     @blp.response(200, LookupResponseSchema)
     @blp.alt_response(
         422,
@@ -54,19 +49,13 @@ class Lookup(MethodView):
     )
     @blp.alt_response(503, schema=ProblemSchema, content_type=PROBLEM_MIME,
                       description="No knowledge release active, or the audit trail could not be written.")
-    @blp.doc(parameters=[{"in": "header", "name": PATIENT_REF_HEADER, "required": False,
-                          "schema": {"type": "string", "maxLength": 200},
-                          "description": "Patient reference (pseudonymized in the audit trail)."},
-                         {"in": "header", "name": common.PURPOSE_HEADER, "required": False,
-                          "schema": {"type": "string", "maxLength": 100},
-                          "description": "Purpose of use, recorded in the audit trail."}])
-    def get(self, args):
+    def get(self, args, headers):
         """One gene result, and with `drug` the guidance for that drug."""
         kb = current_knowledge()
         interp = common.Interpreter(kb)
         entry = common.entry_from(args)
         result = interp.interpret(entry)
-        patient_ref = _patient_ref()
+        patient_ref = (headers.get("patient_ref") or "").strip() or None
         purpose = common.purpose_of_use()
         audit_input = common.audit_input([args], [args["drug"]] if args.get("drug") else None)
 

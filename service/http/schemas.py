@@ -11,6 +11,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from service.extensions import ProblemDetailsSchema
+
 GENE_STATUSES = ("ok", "indeterminate", "unknown_allele", "invalid")
 CATEGORIES = ("fast", "normal", "slow")
 GUIDANCE_STATUSES = ("ok", "no_recommendation", "missing_genes", "indeterminate", "not_in_guideline")
@@ -93,21 +95,32 @@ class LookupQuerySchema(Schema):
     phenotype = fields.String(validate=_TEXT)
     activity_score = ScoreField(validate=validate.Length(min=1, max=20))
     drug = fields.String(validate=_NAME, metadata={"example": "codeine"})
-    patient_ref = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class PurposeHeaderSchema(Schema):
+    purpose = fields.String(
+        data_key="X-Purpose-Of-Use",
+        validate=validate.Length(max=100),
+        metadata={"description": "Purpose of use, recorded in the audit trail."},
+    )
+
+
+class AuditHeadersSchema(PurposeHeaderSchema):
+    """Optional headers recorded in the audit trail (kept out of the URL and its access logs)."""
+
+    patient_ref = fields.String(
+        data_key="X-Patient-Ref",
+        validate=validate.Length(max=200),
+        metadata={"description": "Patient reference; the audit trail keeps it pseudonymized."},
+    )
 
 
 # -- responses ---------------------------------------------------------------------------------
 
 
-class ProblemSchema(Schema):
-    """RFC 9457 problem details."""
+class ProblemSchema(ProblemDetailsSchema):
+    """RFC 9457 problem details, with the members the guidance endpoints add."""
 
-    type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String()
-    request_id = fields.String()
-    errors = fields.Raw(metadata={"description": "Validation messages by field."})
     gene = fields.String(metadata={"description": "The gene entry at fault."})
     drug = fields.String(metadata={"description": "The drug at fault."})
     field = fields.String(metadata={"description": "The part of the input at fault."})
