@@ -60,12 +60,9 @@ OVERRIDES: list[tuple[str, str, dict]] = [
      {"direction": "standard", "note": "usual adult titration (40 -> 80 mg/day after 3 days)",
       "recommendation": "Usual adult titration (40 mg/day, 80 mg/day after 3 days); if no response after "
                         "2 weeks, measure a peak level and raise the dose proportionally."}),
-    ("atomoxetine_cyp2d6", "Initiate with a dose of 0.5 mg/kg/day and increase to 1.2",
-     {"direction": "standard", "note": "usual paediatric titration (0.5 -> 1.2 mg/kg/day after 3 days)",
-      "recommendation": "Usual paediatric titration (0.5 mg/kg/day, 1.2 mg/kg/day after 3 days); if no "
-                        "response after 2 weeks, measure a peak level and raise the dose proportionally."}),
-    ("atomoxetine_cyp2d6", "Initiate with a dose of 0.5 mg/kg and increase to 1.2",
-     {"direction": "standard", "note": "usual paediatric titration",
+    ("atomoxetine_cyp2d6", "",
+     {"match_regex": r"^Initiate with a dose of 0\.5 mg/kg(/day)? and increase to 1\.2",
+      "direction": "standard", "note": "usual paediatric titration (0.5 -> 1.2 mg/kg/day after 3 days)",
       "recommendation": "Usual paediatric titration (0.5 mg/kg/day, 1.2 mg/kg/day after 3 days); if no "
                         "response after 2 weeks, measure a peak level and raise the dose proportionally."}),
     ("atomoxetine_cyp2d6", "Initiate with a dose of 40 mg/day and if no clinical response",
@@ -81,23 +78,13 @@ OVERRIDES: list[tuple[str, str, dict]] = [
       "note": "malignancy (the main use) gets a drastic reduction; non-malignant use: non-thiopurine alternative",
       "recommendation": "Malignancy: start at 10 mg/m2/day and adjust to myelosuppression (4-6 weeks per "
                         "step). Non-malignant disease: use a non-thiopurine immunosuppressant."}),
-    ("mercaptopurine_nudt15_tpmt", "Based on NUDT15 status, for malignancy, initiate dose at 10 mg/m2/day",
-     {"direction": "decrease", "dose_factor": None,
-      "note": "malignancy (the main use) gets a drastic reduction; non-malignant use: non-thiopurine alternative",
-      "recommendation": "Malignancy: start at 10 mg/m2/day and adjust to myelosuppression (4-6 weeks per "
-                        "step). Non-malignant disease: use a non-thiopurine immunosuppressant."}),
     ("mercaptopurine_nudt15_tpmt", "For malignancy, start with drastically reduced doses",
      {"direction": "decrease", "dose_factor": "0.1",
       "note": "malignancy (the main use) gets a 10-fold reduction given 3 days/week; non-malignant: alternative",
       "recommendation": "Malignancy: start at one tenth of the usual daily dose, given 3 days a week, and "
                         "adjust to myelosuppression. Non-malignant disease: use a non-thiopurine drug."}),
-    ("mercaptopurine_nudt15_tpmt", "Based on TPMT status, for malignancy, start with drastically reduced",
-     {"direction": "decrease", "dose_factor": "0.1",
-      "note": "malignancy (the main use) gets a 10-fold reduction given 3 days/week; non-malignant: alternative",
-      "recommendation": "Malignancy: start at one tenth of the usual daily dose, given 3 days a week, and "
-                        "adjust to myelosuppression. Non-malignant disease: use a non-thiopurine drug."}),
     ("azathioprine_nudt15_tpmt", "",
-     {"match_regex": r"(?i)^(based on \w+ status, )?for non-malignant conditions, consider alternative",
+     {"match_regex": r"^for non-malignant conditions, consider alternative",
       "direction": "alternative", "dose_factor": "0.1",
       "note": "non-malignant use (the main use) -> alternative; dose_factor 0.1 applies to malignancy only",
       "recommendation": "Non-malignant disease: use a non-thiopurine immunosuppressant. Malignancy: start at "
@@ -210,7 +197,8 @@ def alternatives_in(text: str, drug_vocab: list[str], own: set[str]) -> list[str
             if re.search(rf"(?<![-\w]){re.escape(name)}\b", sentence, re.I) and not re.search(
                     rf"non-{re.escape(name)}", sentence, re.I):
                 found.append(name)
-    return found
+    low = text.lower()
+    return sorted(found, key=lambda name: low.find(name.lower()))  # in the order the text names them
 
 
 def classify(text: str, classification: str) -> str:
@@ -367,7 +355,7 @@ def build(shared: Path, out: Path) -> dict[str, int]:
     with open(ref / "cpic/gene_drug_pairs.tsv", newline="", encoding="utf-8") as f:
         pairs = list(csv.DictReader(f, delimiter="\t"))
     cpic_url = {p["Drug"]: p["Guideline"] for p in pairs if p["Guideline"]}
-    vocab = sorted({p["Drug"] for p in pairs} | set(EXTRA_ALTERNATIVES), key=len, reverse=True)
+    vocab = sorted({p["Drug"] for p in pairs} | set(EXTRA_ALTERNATIVES), key=lambda n: (-len(n), n))
 
     by_guideline: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in rows:
@@ -418,8 +406,10 @@ def build(shared: Path, out: Path) -> dict[str, int]:
             for o_slug, prefix, fields in OVERRIDES:
                 if o_slug != slug:
                     continue
-                mt = main_text(text)
-                hit = re.search(fields["match_regex"], mt) if "match_regex" in fields else mt.startswith(prefix)
+                # matched on the text without a leading "Based on <gene> status, "
+                mt = strip_based_on(main_text(text))
+                hit = re.search(fields["match_regex"], mt, re.I) if "match_regex" in fields else \
+                    mt.lower().startswith(prefix.lower())
                 if hit:
                     direction = fields.get("direction", direction)
                     factor = fields.get("dose_factor", factor)
