@@ -1,0 +1,423 @@
+"""Offline verification of an NDJSON audit export: no database, no service, no network.
+
+Needs only the standard library, `cryptography` and canonical.py (copy both files to an
+auditor's machine and run `python verify.py EXPORT --public-key KEY.pem`).
+
+What is checked, line by line (1-based line numbers in findings):
+- every record line is exactly its canonical form (canonical.py) with `entry_hash` appended,
+  and carries exactly the record fields of format v1;
+- entry_hash = SHA-256(canonical body), i.e. the record was not edited;
+- seq strictly increases; where two records are consecutive in seq, the later one's prev_hash is
+  the earlier one's entry_hash (the chain); seq 1's prev_hash is the genesis hash;
+- the last line is the checkpoint line (nothing after it; a missing one means the file was
+  truncated), in canonical form, with valid Ed25519 signatures by the given public key over the
+  checkpoint (origin, size, head hash, time) and over the export statement (range, count,
+  filters, records digest);
+- the export statement matches the records: count, records digest (pins which records the export
+  holds and in what order: an inserted, deleted or reordered record is caught even in a filtered
+  export), all seqs within [first_seq, last_seq];
+- a contiguous export (no actor/patient/gene/drug filter) must have no gap in seq, start at
+  first_seq, end at last_seq = checkpoint size, and its last entry_hash must be the signed head;
+- given an auditor's earlier checkpoint (size p, hash h): it is signed by the same key, the new
+  checkpoint is not smaller, and the new export extends it: the record at seq p has entry_hash h,
+  or the export starts at p + 1 with prev_hash h, or the new checkpoint is the same (p, h).
+
+Filtered exports: every record is checked on its own (hash, canonical form) and as a member of
+the signed set (digest), and chain links are checked between records that happen to be
+consecutive. What a filtered export cannot prove is completeness (that no other matching record
+exists in the log): for that, verify a contiguous export of the range and filter it locally.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+try:
+    from service.audit.canonical import (
+        ENTRY_HASH_SUFFIX_LEN,
+        FORMAT_VERSION,
+        GENESIS_HASH,
+        RECORD_KEYS,
+        canonical_text,
+        checkpoint_message,
+        record_line,
+    )
+except ImportError:  # pragma: no cover - standalone copy on an auditor's machine
+    from canonical import (  # type: ignore[no-redef]
+        ENTRY_HASH_SUFFIX_LEN,
+        FORMAT_VERSION,
+        GENESIS_HASH,
+        RECORD_KEYS,
+        canonical_text,
+        checkpoint_message,
+        record_line,
+    )
+
+_RECORD_KEYSET = frozenset(RECORD_KEYS)
+CHECKPOINT_KEYS = frozenset({"origin", "size", "head_hash", "time", "key_id", "signature"})
+EXPORT_KEYS = frozenset(
+    {
+        "origin",
+        "checkpoint_size",
+        "checkpoint_hash",
+        "first_seq",
+        "last_seq",
+        "count",
+        "contiguous",
+        "filters",
+        "records_digest",
+        "time",
+        "key_id",
+        "signature",
+    }
+)
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_hash(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class Finding:
+    line: int | None
+    seq: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.seq is not None:
+            where.append(f"seq {self.seq}")
+        return (", ".join(where) + ": " if where else "") + self.problem
+
+
+@dataclass
+class VerifyReport:
+    records: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    contiguous: bool | None = None
+    checkpoint: dict | None = None
+    errors: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        if self.ok:
+            cp = self.checkpoint or {}
+            kind = "contiguous" if self.contiguous else "filtered"
+            return (
+                f"VALID: {self.records} records ({kind} export, seq {self.first_seq}..{self.last_seq}), "
+                f"checkpoint size {cp.get('size')} head {cp.get('head_hash')} signed by {cp.get('key_id')}"
+            )
+        return f"INVALID: {self.errors[0]}" + (
+            f" (and {len(self.errors) - 1} more finding(s))" if len(self.errors) > 1 else ""
+        )
+
+
+def public_key_id(public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def load_public_key(source: str | bytes | Path | Ed25519PublicKey) -> Ed25519PublicKey:
+    if isinstance(source, Ed25519PublicKey):
+        return source
+    if isinstance(source, Path) or (isinstance(source, str) and "BEGIN" not in source):
+        source = Path(source).read_bytes()
+    data = source.encode("ascii") if isinstance(source, str) else source
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
+def _signature_ok(public_key: Ed25519PublicKey, statement: dict) -> bool:
+    unsigned = {k: v for k, v in statement.items() if k != "signature"}
+    try:
+        public_key.verify(base64.b64decode(statement["signature"], validate=True), checkpoint_message(unsigned))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def _lines(source) -> Iterator[tuple[str | None, bool]]:
+    """(line text without newline or None if not UTF-8, had_newline) for each line."""
+
+    def from_binary(chunks: Iterable[bytes]):
+        for raw in chunks:
+            newline = raw.endswith(b"\n")
+            body = raw[:-1] if newline else raw
+            try:
+                yield body.decode("utf-8"), newline
+            except UnicodeDecodeError:
+                yield None, newline
+
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and not source.startswith("{")):
+        with open(source, "rb") as fh:
+            yield from from_binary(fh)
+        return
+    if isinstance(source, bytes | bytearray):
+        yield from from_binary(bytes(source).splitlines(keepends=True))
+        return
+    if isinstance(source, str):
+        yield from from_binary(source.encode("utf-8").splitlines(keepends=True))
+        return
+    for item in source:  # an iterable of lines (str or bytes), newline optional
+        raw = item.encode("utf-8") if isinstance(item, str) else item
+        yield from from_binary([raw if raw.endswith(b"\n") else raw + b"\n"])
+
+
+def load_checkpoint(source) -> dict:
+    """An auditor's earlier checkpoint: a JSON object with the checkpoint fields, a file holding
+    one, or an export file / checkpoint line (its `checkpoint` object)."""
+    if isinstance(source, dict):
+        obj = source
+    else:
+        text = Path(source).read_text(encoding="utf-8").strip()
+        last = text.splitlines()[-1] if text else ""
+        try:
+            obj = json.loads(last)
+        except ValueError:
+            obj = json.loads(text)
+    if isinstance(obj, dict) and isinstance(obj.get("checkpoint"), dict):
+        obj = obj["checkpoint"]
+    if not isinstance(obj, dict) or set(obj) != CHECKPOINT_KEYS:
+        raise ValueError("not a checkpoint (expected origin, size, head_hash, time, key_id, signature)")
+    return obj
+
+
+def verify_export(
+    source,
+    *,
+    public_key,
+    previous_checkpoint=None,
+    max_errors: int = 20,
+) -> VerifyReport:
+    """Verify an NDJSON export offline. `source`: a path, the whole text/bytes, or an iterable of lines."""
+    report = VerifyReport()
+    errors = report.errors
+
+    def fail(line, seq, problem):
+        if len(errors) < max_errors:
+            errors.append(Finding(line, seq, problem))
+
+    try:
+        pub = load_public_key(public_key) if public_key is not None else None
+    except (ValueError, OSError) as exc:
+        fail(None, None, f"the public key cannot be read ({exc})")
+        return report
+    if pub is None:
+        fail(None, None, "no public key given: the checkpoint signature cannot be checked")
+        return report
+    prev_cp = None
+    if previous_checkpoint is not None:
+        try:
+            prev_cp = load_checkpoint(previous_checkpoint)
+        except (ValueError, OSError) as exc:
+            fail(None, None, f"the previous checkpoint cannot be read ({exc})")
+            return report
+        if not _signature_ok(pub, prev_cp):
+            fail(None, None, "the previous checkpoint's signature is not valid for this public key")
+
+    digest = hashlib.sha256()
+    prev_seq: int | None = None
+    prev_entry: str | None = None
+    first_prev_hash: str | None = None
+    gaps: list[tuple[int, int, int]] = []  # (line, seq, expected seq)
+    prev_found: bool | None = None  # record at the previous checkpoint's seq: hash matched?
+    final: dict | None = None
+    final_line = 0
+    last_newline = True
+    lineno = 0
+    suffix_len = ENTRY_HASH_SUFFIX_LEN
+    for lineno, (text, newline) in enumerate(_lines(source), start=1):
+        last_newline = newline
+        if final is not None:
+            fail(lineno, None, "content after the checkpoint line (appended or reordered lines)")
+            continue
+        if text is None:
+            fail(lineno, None, "not UTF-8 (corrupted)")
+            continue
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            fail(lineno, None, "not valid JSON (edited or truncated line)")
+            continue
+        if not isinstance(obj, dict):
+            fail(lineno, None, "not a JSON object")
+            continue
+        if "seq" not in obj and "checkpoint" in obj:
+            final, final_line = obj, lineno
+            if canonical_text(obj) != text:
+                fail(lineno, None, "the checkpoint line is not in canonical form (edited)")
+            continue
+        # -- a record --
+        seq = obj.get("seq")
+        entry = obj.pop("entry_hash", None)
+        if not _is_int(seq) or not _is_hash(entry):
+            fail(lineno, seq if _is_int(seq) else None, "not an audit record (seq or entry_hash missing or malformed)")
+            continue
+        if obj.keys() != _RECORD_KEYSET or obj.get("v") != FORMAT_VERSION:
+            fail(lineno, seq, "unexpected or missing record fields (edited)")
+        body = canonical_text(obj)
+        if len(text) <= suffix_len or record_line(body, entry) != text:
+            fail(lineno, seq, "the record is not in canonical form (edited)")
+        if hashlib.sha256(body.encode("utf-8")).hexdigest() != entry:
+            fail(lineno, seq, "entry_hash does not match the record's content (edited record)")
+        prev_hash = obj.get("prev_hash")
+        if report.records == 0:
+            report.first_seq = seq
+            first_prev_hash = prev_hash
+            if seq == 1 and prev_hash != GENESIS_HASH:
+                fail(lineno, seq, "the first record's prev_hash is not the genesis hash")
+        else:
+            if seq <= prev_seq:
+                fail(lineno, seq, f"seq does not increase after seq {prev_seq} (reordered or inserted record)")
+            elif seq == prev_seq + 1:
+                if prev_hash != prev_entry:
+                    fail(lineno, seq, f"prev_hash does not link to seq {prev_seq} (chain broken: inserted, replaced or reordered record)")
+            elif len(gaps) < 1000:
+                gaps.append((lineno, seq, prev_seq + 1))
+        if prev_cp is not None and seq == prev_cp["size"]:
+            prev_found = entry == prev_cp["head_hash"]
+            if not prev_found:
+                fail(lineno, seq, "entry_hash differs from the earlier checkpoint at this seq (history rewritten)")
+        digest.update(f"{seq}:{entry}\n".encode("ascii"))
+        report.records += 1
+        report.last_seq = seq
+        prev_seq, prev_entry = seq, entry
+
+    if lineno and not last_newline:
+        fail(lineno, None, "the file does not end with a newline (truncated)")
+    if final is None:
+        fail(lineno or None, None, "no checkpoint line at the end (export truncated)")
+        return report
+    _check_final(report, final, final_line, pub, digest.hexdigest(), gaps, prev_entry, first_prev_hash, fail)
+    if prev_cp is not None and report.checkpoint is not None:
+        _check_extends(report, prev_cp, prev_found, first_prev_hash, fail)
+    return report
+
+
+def _check_final(report, final, line, pub, digest, gaps, last_entry, first_prev_hash, fail) -> None:
+    cp, ex = final.get("checkpoint"), final.get("export")
+    if set(final) != {"checkpoint", "export"} or not isinstance(cp, dict) or not isinstance(ex, dict):
+        fail(line, None, "the checkpoint line does not hold exactly `checkpoint` and `export`")
+        return
+    if set(cp) != CHECKPOINT_KEYS or not _is_int(cp.get("size")) or not _is_hash(cp.get("head_hash")):
+        fail(line, None, "the checkpoint is malformed")
+        return
+    if set(ex) != EXPORT_KEYS:
+        fail(line, None, "the export statement is malformed")
+        return
+    report.checkpoint = cp
+    report.contiguous = ex.get("contiguous") is True
+    kid = public_key_id(pub)
+    if cp["key_id"] != kid or ex["key_id"] != kid:
+        fail(line, None, f"signed by key {cp['key_id']}, not by the given public key ({kid})")
+    if not _signature_ok(pub, cp):
+        fail(line, None, "the checkpoint signature is not valid (checkpoint edited or forged)")
+    if not _signature_ok(pub, ex):
+        fail(line, None, "the export statement's signature is not valid (statement edited or forged)")
+    if ex["checkpoint_size"] != cp["size"] or ex["checkpoint_hash"] != cp["head_hash"] or ex["origin"] != cp["origin"]:
+        fail(line, None, "the export statement does not match the checkpoint")
+    if ex["count"] != report.records:
+        fail(line, None, f"the export holds {report.records} records but was signed with {ex['count']} (records deleted or inserted)")
+    if ex["records_digest"] != digest:
+        fail(line, None, "the records differ from the signed set (a record was inserted, deleted, replaced or reordered)")
+    first, last = ex["first_seq"], ex["last_seq"]
+    if report.records and (report.first_seq < first or report.last_seq > last):
+        fail(line, None, f"records outside the signed range {first}..{last}")
+    if report.contiguous:
+        for gap_line, seq, expected in gaps[:5]:
+            fail(gap_line, seq, f"expected seq {expected}: records missing (deleted)")
+        if last != cp["size"]:
+            fail(line, None, f"a contiguous export must end at the checkpoint (last_seq {last}, size {cp['size']})")
+        expected_count = max(0, last - first + 1)
+        if report.records != expected_count:
+            fail(line, None, f"a contiguous export of seq {first}..{last} must hold {expected_count} records, it holds {report.records}")
+        if report.records:
+            if report.first_seq != first:
+                fail(1, report.first_seq, f"the export must start at seq {first} (leading records deleted)")
+            if report.last_seq != last:
+                fail(line, report.last_seq, f"the export must end at seq {last} (trailing records deleted)")
+            if last == cp["size"] and last_entry != cp["head_hash"]:
+                fail(line, report.last_seq, "the last record is not the signed head (truncated or rewritten)")
+            if report.first_seq == 1 and first_prev_hash != GENESIS_HASH:
+                fail(1, 1, "the chain does not start at the genesis hash")
+        if first > 1 and report.records:
+            report.notes.append(
+                f"the export starts at seq {first}: its link to seq {first - 1} is checked only against an earlier checkpoint"
+            )
+    else:
+        report.notes.append(
+            "filtered export: records, their order and the signed set are verified; completeness "
+            "(no other matching record) needs a contiguous export"
+        )
+
+
+def _check_extends(report, prev_cp, prev_found, first_prev_hash, fail) -> None:
+    cp = report.checkpoint
+    p, h = prev_cp["size"], prev_cp["head_hash"]
+    if prev_cp["origin"] != cp["origin"]:
+        fail(None, None, f"the earlier checkpoint is of another log ({prev_cp['origin']!r})")
+        return
+    if cp["size"] < p:
+        fail(None, None, f"the log shrank: checkpoint size {cp['size']} < earlier checkpoint size {p} (truncated or rolled back)")
+        return
+    if cp["size"] == p:
+        if cp["head_hash"] != h:
+            fail(None, None, f"two different heads signed for size {p} (history rewritten)")
+        return
+    if not report.contiguous:
+        fail(None, None, "a filtered export cannot show that the log extends the earlier checkpoint; verify a contiguous export")
+        return
+    if prev_found is not None:
+        return  # the record at seq p was in the export: checked (and reported) at its line
+    if p == 0 and report.first_seq == 1:
+        return
+    if report.records and report.first_seq == p + 1:
+        if first_prev_hash != h:
+            fail(1, p + 1, f"prev_hash does not link to the earlier checkpoint's head at seq {p} (history rewritten)")
+        return
+    fail(None, None, f"this export does not contain seq {p} or {p + 1}: it cannot show that it extends the earlier checkpoint")
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - thin CLI for auditors
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Verify a PGx audit NDJSON export offline.")
+    parser.add_argument("export")
+    parser.add_argument("--public-key", required=True)
+    parser.add_argument("--previous-checkpoint")
+    args = parser.parse_args(argv)
+    report = verify_export(args.export, public_key=args.public_key, previous_checkpoint=args.previous_checkpoint)
+    print(report.summary())
+    for finding in report.errors[1:]:
+        print(f"  {finding}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
