@@ -24,9 +24,9 @@ load balancer should not route ``/metrics``, or scrape it on the private network
 Logs
 ----
 One JSON object per line on stderr (python-json-logger), each with ``request_id`` when emitted
-inside a request. The log formatter additionally redacts, from everything it emits, every
-query-string value and every genotype / patient-reference value of the current request's JSON
-body: a genotype or patient reference is never written to a log, even by an exception message.
+inside a request. The log formatter additionally redacts, from everything it emits, the
+query string and its genotype values, any ``X-Patient-*`` header value, and every genotype /
+patient-reference value of the current request's JSON body: a genotype or patient reference is never written to a log, even by an exception message.
 """
 
 from __future__ import annotations
@@ -149,6 +149,9 @@ def _request_secrets() -> list[str]:
         found.add(query)
     for key, value in request.args.items(multi=True):
         if key in SENSITIVE_KEYS and len(value.strip()) >= 2:
+            found.add(value.strip())
+    for name, value in request.headers.items():
+        if "patient" in name.lower() and len(value.strip()) >= 2:
             found.add(value.strip())
     if request.is_json:
         body = request.get_json(silent=True)
