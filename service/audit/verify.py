@@ -151,6 +151,30 @@ def load_public_key(source: str | bytes | Path | Ed25519PublicKey) -> Ed25519Pub
     return key
 
 
+def _checkpoint_well_formed(cp) -> bool:
+    return (
+        isinstance(cp, dict)
+        and set(cp) == CHECKPOINT_KEYS
+        and all(isinstance(cp[k], str) for k in ("origin", "time", "key_id", "signature"))
+        and _is_int(cp["size"])
+        and cp["size"] >= 0
+        and _is_hash(cp["head_hash"])
+    )
+
+
+def _export_well_formed(ex) -> bool:
+    return (
+        isinstance(ex, dict)
+        and set(ex) == EXPORT_KEYS
+        and all(isinstance(ex[k], str) for k in ("origin", "time", "key_id", "signature"))
+        and all(_is_int(ex[k]) for k in ("checkpoint_size", "first_seq", "last_seq", "count"))
+        and isinstance(ex["contiguous"], bool)
+        and isinstance(ex["filters"], dict)
+        and _is_hash(ex["records_digest"])
+        and _is_hash(ex["checkpoint_hash"])
+    )
+
+
 def _signature_ok(public_key: Ed25519PublicKey, statement: dict) -> bool:
     unsigned = {k: v for k, v in statement.items() if k != "signature"}
     try:
@@ -201,7 +225,7 @@ def load_checkpoint(source) -> dict:
             obj = json.loads(text)
     if isinstance(obj, dict) and isinstance(obj.get("checkpoint"), dict):
         obj = obj["checkpoint"]
-    if not isinstance(obj, dict) or set(obj) != CHECKPOINT_KEYS:
+    if not _checkpoint_well_formed(obj):
         raise ValueError("not a checkpoint (expected origin, size, head_hash, time, key_id, signature)")
     return obj
 
@@ -323,10 +347,10 @@ def _check_final(report, final, line, pub, digest, gaps, last_entry, first_prev_
     if set(final) != {"checkpoint", "export"} or not isinstance(cp, dict) or not isinstance(ex, dict):
         fail(line, None, "the checkpoint line does not hold exactly `checkpoint` and `export`")
         return
-    if set(cp) != CHECKPOINT_KEYS or not _is_int(cp.get("size")) or not _is_hash(cp.get("head_hash")):
+    if not _checkpoint_well_formed(cp):
         fail(line, None, "the checkpoint is malformed")
         return
-    if set(ex) != EXPORT_KEYS:
+    if not _export_well_formed(ex):
         fail(line, None, "the export statement is malformed")
         return
     report.checkpoint = cp
