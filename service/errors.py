@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIME = "application/problem+json"
 PROBLEM_BASE = "https://pgx-service.invalid/problems/"
@@ -87,4 +87,4 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, HTTPException):
             return _http_error(exc)
         log.exception("unhandled error", extra={"request_id": getattr(g, "request_id", None)})
-        return problem(500, InternalServerError.name, "An internal error occurred; it has been logged.")
+        return problem(500, "Internal Server Error", "An internal error occurred; it has been logged.")

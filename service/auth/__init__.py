@@ -73,9 +73,21 @@ def _authenticate_request() -> None:
 
 def _refuse_large_body() -> None:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is None:
+        return
+    limit = int(limit)
+    detail = f"The request body is larger than the limit of {limit} bytes."
     length = request.content_length
-    if limit is not None and length is not None and length > int(limit):
-        abort(413, description=f"The request body is larger than the limit of {int(limit)} bytes.")
+    if length is not None:
+        if length > limit:
+            abort(413, description=detail)  # refused from the header: not a byte of the body is read
+        return
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # No length given: werkzeug stops reading at the limit but hands the view a silently
+        # truncated body (a 400 at best). Read (and cache) at most `limit` bytes here and refuse
+        # a body that reaches it.
+        if len(request.get_data(cache=True)) >= limit:
+            abort(413, description=detail)
 
 
 def require_roles(*roles: str) -> Callable:

@@ -16,6 +16,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Cross-Origin-Resource-Policy": "same-origin",
+    # Honoured by browsers over HTTPS only (TLS terminates in front of gunicorn); harmless over HTTP.
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
 # The docs page loads its viewer script; it carries no patient data.
 DOCS_CSP = "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; worker-src blob:; style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; font-src https://fonts.gstatic.com; img-src 'self' data: https://cdn.redoc.ly"
