@@ -203,6 +203,18 @@ class RedactingJsonFormatter(JsonFormatter):
         return redact(log_data, secrets) if secrets else log_data
 
 
+class DropSqlEchoFilter(logging.Filter):
+    """Drops SQLAlchemy's statement echo (INFO/DEBUG of sqlalchemy.engine / sqlalchemy.pool).
+
+    Its parameter lines carry audit payloads (normalized genotypes) and SQLAlchemy truncates long
+    values mid-string, so they cannot be redacted reliably: they are never written at all.
+    Warnings and errors from SQLAlchemy still pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith(("sqlalchemy.engine", "sqlalchemy.pool")) and record.levelno < logging.WARNING)
+
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
 
 
@@ -214,6 +226,15 @@ def make_formatter() -> logging.Formatter:
     )
 
 
+def make_handler(stream: Any = None) -> logging.Handler:
+    """A stream handler writing the service's JSON lines (request id, redaction, no SQL echo)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(make_formatter())
+    handler.addFilter(DropSqlEchoFilter())
+    handler.addFilter(RequestContextFilter())
+    return handler
+
+
 _HANDLER_MARK = "_pgx_json_handler"
 
 
@@ -223,10 +244,8 @@ def configure_logging(level: str | int | None = None) -> logging.Handler:
     for handler in root.handlers:
         if getattr(handler, _HANDLER_MARK, False):
             return handler
-    handler = logging.StreamHandler(sys.stderr)
+    handler = make_handler(sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(make_formatter())
-    handler.addFilter(RequestContextFilter())
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("PGX_LOG_LEVEL", "INFO").upper())
     return handler
