@@ -68,6 +68,7 @@ class _Gene:
         self.symbol: str = table["gene"]
         self.method: str = table["method"]
         self.prefixes = tuple(sorted({self.symbol, *table.get("aliases", [])}, key=len, reverse=True))
+        self.prefix_probe = tuple(p.lower() for p in self.prefixes)
         alleles = table.get("alleles", [])
         self.alleles = {a["name"]: a for a in alleles}
         self.order = {a["name"]: i for i, a in enumerate(alleles)}
@@ -117,6 +118,12 @@ class _Gene:
             if "/" in d:
                 a, b = d.split("/", 1)
                 self.genotype_names.setdefault(name_key(f"{b}/{a}"), (g["variant_copies"], a != b))
+        # every known allele (and CPIC-listed copy form) as a ready haplotype: the fast path of _split
+        self.haps: dict[str, _Haplotype] = {}
+        for a in alleles:
+            q = self.values.get(a["name"])
+            self.haps[a["name"]] = _Haplotype(a["name"], ((self.order[a["name"]], 1),), q, function=a["function"],
+                                              no_value_allele=None if q is not None else a["name"])
         if self.method == "rsid_genotype":
             rs, ref, alt = table["rsid"], table["ref"], table["alt"]
             for n, (x, y) in enumerate(((ref, ref), (ref, alt), (alt, alt))):
@@ -269,8 +276,10 @@ class PhenotypeEngine:
     # ---- diplotype ---------------------------------------------------------------------------
     def _diplotype(self, g: _Gene, text: str, given: str) -> GeneResult:
         warnings: list[str] = []
-        stripped, changed = strip_gene_prefix(text, g.prefixes)
-        stripped = squash(stripped)
+        low = text.lower()
+        if any(p in low for p in g.prefix_probe):
+            text = squash(strip_gene_prefix(text, g.prefixes)[0])
+        stripped = text
         if not stripped:
             return self._error(g, given, GeneStatus.INVALID, "diplotype is empty")
         try:
@@ -285,6 +294,15 @@ class PhenotypeEngine:
 
     def _split(self, g: _Gene, text: str, warnings: list[str]) -> list[_Haplotype]:
         """Try each reading of the '/'s; keep the first where every part is a known allele."""
+        haps = g.haps
+        hit = haps.get(text)
+        if hit is not None:
+            return [hit]
+        if text.count("/") == 1:
+            a, b = text.split("/")
+            ha, hb = haps.get(a.strip()), haps.get(b.strip())
+            if ha is not None and hb is not None:
+                return [ha, hb]
         errors: list[tuple[int, _Unresolved]] = []
         for reading in split_candidates(text):
             trial: list[str] = []
@@ -304,9 +322,7 @@ class PhenotypeEngine:
             raise _Unresolved(GeneStatus.INVALID, "an allele is missing (empty side of '/')")
         name = g.resolve_name(part, warnings)
         if name is not None:
-            q = g.values.get(name)
-            return _Haplotype(name, ((g.order[name], 1),), q, function=g.function_of(name),
-                              no_value_allele=None if q is not None else name)
+            return g.haps[name]
         if not g.copy_listed:
             return self._unknown(g, part)
         comps = parse_haplotype(part)

@@ -1,0 +1,111 @@
+"""Single-gene interpretations per second of the knowledge core, against PyPGx as the baseline.
+
+    .venv/bin/python benchmarks/bench_core.py [--pypgx-seconds 5] [--sample 20000]
+
+Inputs: a seeded random mix of the diplotypes in the CPIC (and, for the genes CPIC's file lacks,
+PharmCAT) diplotype -> phenotype tables, i.e. the same rows the conformance check uses.
+
+Figures (one process, one thread):
+  * cold  - a freshly built engine, every input seen for the first time: full parse + derivation,
+            no memo hit. This is the honest worst case.
+  * warm  - the same engine after it has seen the inputs: `interpret` answers from its memo keyed
+            on the raw entry (what a busy service sees for common diplotypes).
+  * pypgx - `pypgx.predict_phenotype(gene, a, b)` (PyPGx 0.27.0) on the same diplotypes, for the
+            genes PyPGx knows; our cold/warm rate on exactly that subset is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from conformance_phenotypes import load_rows, shared_dir  # noqa: E402
+
+from service.pgx.engine import PhenotypeEngine  # noqa: E402
+from service.pgx.genes import load_gene_tables  # noqa: E402
+from service.pgx.results import GenotypeEntry  # noqa: E402
+
+PYPGX_GENES = ("CYP2B6", "CYP2C19", "CYP2C9", "CYP2D6", "CYP3A5", "NUDT15", "TPMT", "UGT1A1", "SLCO1B1", "NAT2")
+
+
+def build_engine() -> tuple[PhenotypeEngine, float]:
+    t = time.perf_counter()
+    engine = PhenotypeEngine.from_gene_tables(load_gene_tables(REPO / "reference_tables/genes"))
+    return engine, time.perf_counter() - t
+
+
+def rate(engine: PhenotypeEngine, entries: list[GenotypeEntry]) -> float:
+    interpret = engine.interpret
+    t = time.perf_counter()
+    for e in entries:
+        interpret(e)
+    return len(entries) / (time.perf_counter() - t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sample", type=int, default=20_000, help="inputs in the warm mix")
+    ap.add_argument("--pypgx-seconds", type=float, default=5.0)
+    ap.add_argument("--seed", type=int, default=2026)
+    args = ap.parse_args(argv)
+    shared = shared_dir()
+    if not (shared / "reference-data").is_dir():
+        print(f"bench: shared reference data not found at {shared} (set PGX_SHARED_DIR); skipping")
+        return 0
+    rng = random.Random(args.seed)
+    rows = load_rows(shared)
+    every = [GenotypeEntry(r.gene, diplotype=r.diplotype) for r in rows]
+    rng.shuffle(every)
+    mix = [rng.choice(every) for _ in range(args.sample)]
+
+    print(f"python {sys.version.split()[0]}, pid {os.getpid()}, {len(every)} distinct diplotypes "
+          f"from the CPIC/PharmCAT tables, {len(mix)}-input warm mix")
+    engine, build_s = build_engine()
+    print(f"engine build (load + validate 23 YAML tables, compile): {build_s * 1000:.0f} ms")
+
+    cold = rate(engine, every)  # each entry is first-seen: no memo hits
+    warm = min(rate(engine, mix) for _ in range(3)) if mix else 0.0
+    print(f"ours cold  (first-seen, full parse):   {cold:>12,.0f} interpretations/s")
+    print(f"ours warm  (memo on the raw entry):     {warm:>12,.0f} interpretations/s")
+
+    subset = [e for e in every if e.gene in PYPGX_GENES and "/" in (e.diplotype or "")]
+    try:
+        import pypgx  # noqa: PLC0415
+    except ImportError:
+        print("pypgx not installed (.venv/bin/pip install pypgx==0.27.0): no baseline")
+        return 0
+    pairs = [(e.gene, *e.diplotype.split("/", 1)) for e in subset]  # type: ignore[union-attr]
+    rng.shuffle(pairs)
+    pypgx.predict_phenotype("CYP2D6", "*1", "*4")  # warm its imports
+    n, failures = 0, 0
+    t = time.perf_counter()
+    while time.perf_counter() - t < args.pypgx_seconds and n < len(pairs):
+        g, a, b = pairs[n]
+        try:
+            pypgx.predict_phenotype(g, a, b)
+        except Exception:  # noqa: BLE001 - PyPGx rejects some CPIC names; still timed
+            failures += 1
+        n += 1
+    pypgx_rate = n / (time.perf_counter() - t)
+    print(f"pypgx.predict_phenotype (0.27.0):       {pypgx_rate:>12,.1f} interpretations/s "
+          f"({n} calls, {failures} raised)")
+
+    fresh, _ = build_engine()
+    sub_entries = [GenotypeEntry(g, diplotype=f"{a}/{b}") for g, a, b in pairs]
+    sub_cold = rate(fresh, sub_entries)
+    sub_warm = min(rate(fresh, sub_entries[: args.sample]) for _ in range(3))
+    print(f"ours on the same {len(sub_entries)} diplotypes: cold {sub_cold:,.0f}/s, warm {sub_warm:,.0f}/s")
+    print(f"ratio vs PyPGx: cold {sub_cold / pypgx_rate:,.0f}x, warm {sub_warm / pypgx_rate:,.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
