@@ -320,7 +320,7 @@ def _refusal_input(status: int) -> tuple[dict, str | None, list[str], list[str]]
     data: dict[str, Any] = {"method": request.method, "path": request.path}
     genes = request.args.getlist("gene")
     drugs = request.args.getlist("drug")
-    patient_ref = None
+    patient_ref = request.headers.get("X-Patient-Ref") or None
     if request.args:
         # Names only: a refused caller's genotype is not kept.
         data["query"] = sorted(set(request.args.keys()))
@@ -332,7 +332,7 @@ def _refusal_input(status: int) -> tuple[dict, str | None, list[str], list[str]]
         if isinstance(body, dict):
             data["body_keys"] = sorted(str(k) for k in body.keys())
             ref = body.get("patient_ref")
-            if isinstance(ref, str):
+            if isinstance(ref, str) and ref.strip():
                 patient_ref = ref
             items = body.get("items")
             if isinstance(items, list):
@@ -362,6 +362,7 @@ def record_refusal(status: int, detail: str | None = None) -> Receipt | None:
             "drugs": drugs,
             "release": None,
             "warnings": [],
+            "purpose": (request.headers.get("X-Purpose-Of-Use") or "")[:100] or None,
         }
         with get_db().write_transaction() as conn:
             return append_events(conn, [event])[0]

@@ -1,7 +1,138 @@
-"""Placeholder: filled in by its owner (see service/app.py COMPONENTS)."""
+"""GET /v1/audit/events: the audit trail for auditors, streamed (NDJSON, CSV or a FHIR Bundle).
 
-from flask import Flask
+The export is itself audited (action `GET /v1/audit/events`, the searched patient pseudonymized)
+in the same write transaction that fixes the export's range and signs its checkpoint, before a
+byte is streamed; if that record cannot be written the auditor gets 503.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask import Flask, Response, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from service.app import get_db
+from service.audit import append_events, get_state
+from service.audit import init_app as init_audit
+from service.audit.export import FORMATS, MEDIA_TYPES, ExportFilters, iter_export, plan_export
+from service.audit.writer import to_utc_iso
+from service.auth import require_roles
+from service.errors import PROBLEM_MIME
+from service.extensions import get_api
+
+blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="The audit trail (auditor role)")
+
+ACTION = "GET /v1/audit/events"
+
+
+class AuditEventsQuerySchema(Schema):
+    since = fields.AwareDateTime(
+        default_timezone=UTC,
+        metadata={"description": "ISO 8601; records from the first one recorded at or after this time (UTC if no offset)."},
+    )
+    until = fields.AwareDateTime(
+        default_timezone=UTC,
+        metadata={"description": "ISO 8601; records up to the last one recorded at or before this time."},
+    )
+    actor = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "API client name."})
+    patient_ref = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The real patient reference; it is pseudonymized (HMAC) before the search."},
+    )
+    gene = fields.String(validate=validate.Length(min=1, max=50), metadata={"description": "Gene symbol, e.g. CYP2D6."})
+    drug = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "Drug name, e.g. codeine."})
+    format = fields.String(
+        load_default="ndjson",
+        validate=validate.OneOf(FORMATS),
+        metadata={"description": "ndjson (default; verifiable, ends with a signed checkpoint line), csv, or fhir (R4 Bundle of AuditEvent)."},
+    )
+
+
+_RECORD_EXAMPLE = (
+    '{"action":"GET /v1/lookup","actor":"pharmacy-a","audit_id":"…","drugs":["codeine"],"genes":["CYP2D6"],'
+    '"input":{…},"outcome":200,"patient_ref":"<hmac>","prev_hash":"…","purpose":null,"recorded":"2026-01-01T00:00:00.000Z",'
+    '"release":"…","request_id":"…","result":{…},"role":"pharmacy","seq":1,"source_addr":"…","v":1,"warnings":[],"entry_hash":"…"}'
+)
+
+_RESPONSES = {
+    200: {
+        "description": (
+            "The records in `seq` order, streamed. NDJSON: one record per line (the canonical record "
+            "with `entry_hash`), then one line without `seq`: the signed checkpoint and export "
+            "statement (`pgx audit verify` checks it offline). Receipt of this export's own audit "
+            "record in X-Audit-Id / X-Audit-Seq / X-Audit-Entry-Hash."
+        ),
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}, "example": _RECORD_EXAMPLE},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/fhir+json": {"schema": {"type": "object"}},
+        },
+    },
+    503: {
+        "description": "The export's own audit record could not be written; nothing was exported.",
+        "content": {PROBLEM_MIME: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+    },
+}
+
+
+@blp.route("/events")
+class AuditEvents(MethodView):
+    @require_roles("auditor")
+    @blp.arguments(AuditEventsQuerySchema, location="query")
+    @blp.doc(responses=_RESPONSES)
+    def get(self, args):
+        """Export the audit trail (filters: since, until, actor, patient_ref, gene, drug)."""
+        fmt = args.pop("format")
+        filters = ExportFilters(
+            since=to_utc_iso(args["since"]) if args.get("since") else None,
+            until=to_utc_iso(args["until"]) if args.get("until") else None,
+            actor=args.get("actor"),
+            patient_ref=args.get("patient_ref"),
+            gene=args.get("gene"),
+            drug=args.get("drug"),
+        )
+        db = get_db()
+        state = get_state()
+        with db.write_transaction() as conn:
+            plan = plan_export(conn, filters, state=state)
+            (receipt,) = append_events(
+                conn,
+                [
+                    {
+                        "action": ACTION,
+                        "outcome": 200,
+                        "patient_ref": filters.patient_ref,
+                        "input": {
+                            "format": fmt,
+                            **{k: v for k, v in plan.filters_statement().items() if k != "patient_ref"},
+                            "patient_ref_given": bool(filters.patient_ref),
+                        },
+                        "result": {
+                            "first_seq": plan.first_seq,
+                            "last_seq": plan.last_seq,
+                            "checkpoint_size": plan.checkpoint["size"],
+                            "checkpoint_hash": plan.checkpoint["head_hash"],
+                        },
+                        "genes": [filters.gene] if filters.gene else [],
+                        "drugs": [filters.drug] if filters.drug else [],
+                        "release": None,
+                        "warnings": [],
+                    }
+                ],
+                state=state,
+            )
+        resp = Response(stream_with_context(iter_export(db, plan, fmt, state=state)), mimetype=MEDIA_TYPES[fmt])
+        resp.headers["X-Audit-Id"] = receipt.audit_id
+        resp.headers["X-Audit-Seq"] = str(receipt.seq)
+        resp.headers["X-Audit-Entry-Hash"] = receipt.entry_hash
+        ext = {"ndjson": "ndjson", "csv": "csv", "fhir": "json"}[fmt]
+        resp.headers["Content-Disposition"] = f'attachment; filename="audit-{plan.last_seq}.{ext}"'
+        return resp
 
 
 def init_app(app: Flask) -> None:
-    return None
+    init_audit(app)
+    get_api(app).register_blueprint(blp)

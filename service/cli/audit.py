@@ -1,0 +1,152 @@
+"""`pgx audit export|verify|checkpoint|pubkey`: the audit trail from the command line.
+
+`export` is audited like the HTTP export (action `pgx audit export`, actor `cli:<os user>`).
+`verify` needs no database: only the export file and the log's public key (`--public-key`, or the
+key configured on this host when run next to the service).
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+
+from service.audit.export import FORMATS, ExportFilters, iter_export, plan_export
+
+
+def _app():
+    from service import create_app
+
+    return create_app()
+
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in this environment
+        return "cli:unknown"
+
+
+@click.group("audit")
+def command() -> None:
+    """The audit trail: export, verify offline, checkpoints, the signing public key."""
+
+
+@command.command("export")
+@click.option("--since", help="ISO 8601: from the first record at or after this time.")
+@click.option("--until", help="ISO 8601: up to the last record at or before this time.")
+@click.option("--actor", help="API client name.")
+@click.option("--patient-ref", help="The real patient reference (pseudonymized before the search).")
+@click.option("--gene")
+@click.option("--drug")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout).")
+def export_cmd(since, until, actor, patient_ref, gene, drug, fmt, output) -> None:
+    """Export the audit trail (NDJSON ends with a signed checkpoint line)."""
+    from service.app import get_db
+    from service.audit import append_events, get_state
+
+    app = _app()
+    filters = ExportFilters(since, until, actor, patient_ref, gene, drug)
+    try:
+        filters = filters.normalized()
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 time ({exc})") from None
+    with app.app_context():
+        db, state = get_db(), get_state()
+        with db.write_transaction() as conn:
+            plan = plan_export(conn, filters, state=state)
+            (receipt,) = append_events(
+                conn,
+                [
+                    {
+                        "action": "pgx audit export",
+                        "outcome": 200,
+                        "actor": _cli_actor(),
+                        "role": "admin",
+                        "patient_ref": filters.patient_ref,
+                        "input": {
+                            "format": fmt,
+                            **{k: v for k, v in plan.filters_statement().items() if k != "patient_ref"},
+                            "patient_ref_given": bool(filters.patient_ref),
+                        },
+                        "result": {
+                            "first_seq": plan.first_seq,
+                            "last_seq": plan.last_seq,
+                            "checkpoint_size": plan.checkpoint["size"],
+                        },
+                        "genes": [filters.gene] if filters.gene else [],
+                        "drugs": [filters.drug] if filters.drug else [],
+                        "release": None,
+                        "warnings": [],
+                    }
+                ],
+                state=state,
+            )
+        out = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+        try:
+            for chunk in iter_export(db, plan, fmt, state=state):
+                out.write(chunk.encode("utf-8"))
+        finally:
+            if output:
+                out.close()
+            else:
+                out.flush()
+    if output:
+        click.echo(
+            f"exported seq {plan.first_seq}..{plan.last_seq} to {output} (this export is audit record {receipt.seq})",
+            err=True,
+        )
+
+
+@command.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--public-key", "public_key", type=click.Path(exists=True, dir_okay=False),
+              help="The log's Ed25519 public key (PEM); default: this host's configured signing key.")
+@click.option("--previous-checkpoint", type=click.Path(exists=True, dir_okay=False),
+              help="An earlier checkpoint (or export) this one must extend.")
+def verify_cmd(file, public_key, previous_checkpoint) -> None:
+    """Verify an NDJSON export offline; exit 0 if valid, 1 if not (naming the record)."""
+    from service.audit.verify import verify_export
+
+    key = public_key
+    if key is None:
+        from service.audit import get_state
+
+        app = _app()
+        with app.app_context():
+            key = get_state().signer.public_key
+    report = verify_export(file, public_key=key, previous_checkpoint=previous_checkpoint)
+    click.echo(report.summary())
+    for finding in report.errors[1:]:
+        click.echo(f"  {finding}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+    sys.exit(0 if report.ok else 1)
+
+
+@command.command("checkpoint")
+def checkpoint_cmd() -> None:
+    """Sign and store a checkpoint of the current head; print it (keep it to check later exports)."""
+    from service.app import get_db
+    from service.audit import make_checkpoint
+    from service.audit.canonical import canonical_text
+
+    app = _app()
+    with app.app_context():
+        cp = make_checkpoint(get_db())
+    click.echo(canonical_text({"checkpoint": cp}))
+
+
+@command.command("pubkey")
+def pubkey_cmd() -> None:
+    """Print the checkpoint signing public key (PEM) and its key id."""
+    from service.audit import get_state
+    from service.audit.keys import public_key_pem
+
+    app = _app()
+    with app.app_context():
+        signer = get_state().signer
+    click.echo(f"# key id {signer.key_id}", err=True)
+    click.echo(public_key_pem(signer.public_key), nl=False)
