@@ -45,3 +45,41 @@ def public_key(app):
 
     with app.app_context():
         return get_state(app).signer.public_key
+
+
+def service_app(url: str, instance_dir, **config):
+    """A migrated app with the repository's reference tables active, and a pharmacy API key."""
+    from pathlib import Path
+
+    from service import create_app
+    from service.auth.clients import create_client
+    from service.cli.db import upgrade
+    from service.releases_store import load_release_directory_into
+
+    upgrade(url)
+    app = create_app(
+        {
+            "PGX_DATABASE_URL": url,
+            "TESTING": True,
+            "PGX_INSTANCE_DIR": str(instance_dir),
+            "PGX_PATIENT_REF_KEY": "test-patient-key",
+            **config,
+        }
+    )
+    with app.app_context():
+        load_release_directory_into(app, Path(__file__).resolve().parents[2] / "reference_tables")
+        _client, key = create_client(app, "pharmacy-test", "pharmacy")
+    return app, key
+
+
+LOOKUP = {"gene": "CYP2D6", "diplotype": "*1/*4", "drug": "codeine"}
+
+
+def assert_no_clinical_content(resp) -> None:
+    assert resp.status_code == 503, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/problem+json"
+    body = resp.get_json()
+    assert set(body) <= {"type", "title", "status", "detail", "request_id"}, body
+    text = resp.get_data(as_text=True)
+    for clinical in ("CYP2D6", "*1/*4", "codeine", "Metabolizer", "phenotype", "audit_id"):
+        assert clinical not in text
