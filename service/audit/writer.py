@@ -55,7 +55,12 @@ def to_utc_iso(value: str | datetime) -> str:
     dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    try:
+        dt = dt.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted out of range by its offset: clamp
+        dt = (datetime.min if dt.year == 1 else datetime.max).replace(tzinfo=UTC)
+    # isoformat pads the year to 4 digits (strftime's %Y does not on glibc: year 438 -> "438").
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
