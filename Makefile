@@ -30,6 +30,7 @@ run: tables
 # The whole suite: SQLite always; PostgreSQL too when PGX_TEST_POSTGRES_URL names a reachable server.
 test: $(STAMP)
 	$(BIN)/ruff check service tests scripts tools benchmarks migrations
+	$(BIN)/bandit -q -r service -ll
 	$(BIN)/pytest -q
 
 conformance: $(STAMP)

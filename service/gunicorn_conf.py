@@ -77,7 +77,7 @@ limit_request_line = 8190
 limit_request_fields = 100
 # The heartbeat file lives in memory where available (a disk-backed fchmod can stall workers).
 # gunicorn creates it with mkstemp and unlinks it at once, so a shared directory is safe here.
-_SHM = "/dev/shm"  # noqa: S108
+_SHM = "/dev/shm"  # noqa: S108  # nosec B108
 worker_tmp_dir = os.environ.get("PGX_WORKER_TMP_DIR") or (
     _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK) else None
 )
