@@ -72,6 +72,13 @@ NULL_CATEGORY_GENES = {"G6PD", "MT-RNR1", "RYR1", "CACNA1S", "HLA-A", "HLA-B", "
 FUNCTION_RANK = ["Increased function", "Normal function", "Decreased function", "No function"]
 
 
+# Spellings labs and older PharmCAT versions use for the reference allele.
+EXTRA_SYNONYMS = {
+    ("G6PD", "B (reference)"): ["B (wildtype)", "B (wild type)"],
+    ("DPYD", "Reference"): ["*1"],  # DPYD*1 is the reference allele in the older star nomenclature
+}
+
+
 def read_tsv(path: Path) -> list[dict]:
     with path.open(encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))
@@ -271,7 +278,7 @@ class Builder:
             if pairs.setdefault(key, ph) != ph:
                 raise SystemExit(f"{gene}: function pair {key} gives {pairs[key]} and {ph} ({a}/{b})")
         alleles = self.ordered(alleles, rows)
-        self.add_synonyms(alleles)
+        self.add_synonyms(alleles, gene)
         return {
             "ploidy": 2,
             "alleles": alleles,
@@ -298,7 +305,7 @@ class Builder:
             if pairs.setdefault(key, ph) != ph:
                 raise SystemExit(f"{gene}: function pair {key} gives {pairs[key]} and {ph} ({a}/{b})")
         alleles = self.ordered(alleles, rows)
-        self.add_synonyms(alleles)
+        self.add_synonyms(alleles, gene)
         return {
             "ploidy": "X",
             "alleles": alleles,
@@ -314,6 +321,7 @@ class Builder:
             assert not b
             if single.setdefault(func[a], ph) != ph:
                 raise SystemExit(f"{gene}: {a}")
+        self.add_synonyms(alleles, gene)
         return {
             "ploidy": 1,
             "alleles": alleles,
@@ -361,7 +369,7 @@ class Builder:
                 thresholds.append({"min": fmt_q(q), "max": fmt_q(q), "phenotype": ph})
         thresholds[-1]["max"] = None  # open-ended
         base = self.ordered(base, rows)
-        self.add_synonyms(base)
+        self.add_synonyms(base, gene)
         out = {
             "ploidy": 2,
             "alleles": base,
@@ -413,7 +421,7 @@ class Builder:
         risk.sort(key=lambda r: r["allele"])
         return {"ploidy": 2, "risk_alleles": risk}
 
-    def add_synonyms(self, alleles: list[dict]) -> None:
+    def add_synonyms(self, alleles: list[dict], gene: str = "") -> None:
         names = {a["name"] for a in alleles}
         seen: dict[str, int] = defaultdict(int)
         cand = {a["name"]: synonyms_for(a["name"], names) for a in alleles}
@@ -421,7 +429,11 @@ class Builder:
             for s in syns:
                 seen[s] += 1
         for a in alleles:
-            syn = [s for s in cand[a["name"]] if seen[s] == 1]  # ambiguous short names are not synonyms
+            cand[a["name"]] += [s for s in EXTRA_SYNONYMS.get((gene, a["name"]), []) if s not in names]
+            if a["name"].startswith("m.") and a["name"][2:] not in names:  # MT-RNR1 '1555A>G'
+                cand[a["name"]].append(a["name"][2:])
+        for a in alleles:
+            syn = [s for s in cand[a["name"]] if seen[s] <= 1]  # ambiguous short names are not synonyms
             if syn:
                 a["synonyms"] = syn
 

@@ -36,6 +36,7 @@ from .results import Category, GeneResult, GeneStatus, GenotypeEntry
 UNCERTAIN_FUNCTIONS = ("uncertain", "unknown")
 INDETERMINATE = "Indeterminate"
 _MEMO_LIMIT = 500_000
+_SUBALLELE = re.compile(r"^(\*\d+[A-Z]?)\.\d{3}$")
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9 .,'()>+_:;\-*≥/]*$")
 
 
@@ -158,7 +159,13 @@ class _Gene:
         if name is None:
             name = self.loose.get(name_key(text))
             if name is None:
-                return None
+                # PharmVar sub-allele ('*2.034'): same core allele, same function
+                m = _SUBALLELE.match(text) if self.star else None
+                core = self.exact.get(m.group(1)) if m else None
+                if core is None:
+                    return None
+                warnings.append(f"sub-allele {text} read as {self.symbol} {core} (same function)")
+                return core
         if text != name:
             warnings.append(f"'{text}' read as {self.symbol} {name}")
         return name
@@ -366,12 +373,14 @@ class PhenotypeEngine:
                 n, c = g.bin_from or 3, Component(base, g.bin_from, True)
             elif v == 0:
                 names.append(binned if c.at_least else exact)
-            elif c.at_least:
-                raise _Unresolved(GeneStatus.INDETERMINATE,
-                                  f"CPIC defines no activity value for {binned} (3 or more copies of {base})")
             else:
-                names.append(exact)
-                warnings.append(f"CPIC lists no {exact}; its activity value is {n} x that of {base}")
+                # 3+ copies of an allele with activity but no CPIC bin (e.g. *10x3, *41x7): CPIC gives
+                # no value, and extrapolating could turn IM into UM. Refuse rather than guess.
+                shown = binned if c.at_least else exact
+                raise _Unresolved(GeneStatus.INDETERMINATE,
+                                  f"CPIC defines no activity value for {shown} ({'3 or more' if c.at_least else n} "
+                                  f"copies of {base}); CPIC lists {base} copy forms: "
+                                  f"{', '.join(sorted(x for x in g.copy_listed if x.startswith(base + 'x'))) or 'none'}")
             key.append((g.order[base], n))
             if v is not None:
                 total += v * n
@@ -499,8 +508,15 @@ class PhenotypeEngine:
                                f"{g.symbol} needs a typed pair ('*15:02/*57:01') or a carrier result "
                                f"('*57:01 positive')", warnings)
         typed = []
+        letter = g.symbol.removeprefix("HLA-")
         for p in parts:
             p2, _ = strip_gene_prefix(p, g.prefixes)
+            m = re.match(r"^([A-Z]+\d?)\*", p2)
+            if m:
+                if m.group(1) != letter:
+                    return self._error(g, given, GeneStatus.INVALID,
+                                       f"'{p}' is an HLA-{m.group(1)} allele, not {g.symbol}", warnings)
+                p2 = p2[len(letter):]
             a = parse_hla_allele(p2)
             if isinstance(a, NotationError):
                 return self._error(g, given, GeneStatus.INVALID, a.message, warnings)
