@@ -36,6 +36,8 @@ from .results import Category, GeneResult, GeneStatus, GenotypeEntry
 UNCERTAIN_FUNCTIONS = ("uncertain", "unknown")
 INDETERMINATE = "Indeterminate"
 _MEMO_LIMIT = 500_000
+_NEEDS_SQUASH = re.compile(r"^\s|\s$|\s\s|[\t\n\r\u00a0]")
+_NO_INFO: tuple[None, None, None] = (None, None, None)
 _SUBALLELE = re.compile(r"^(\*\d+[A-Z]?)\.\d{3}$")
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9 .,'()>+_:;\-*≥/]*$")
 
@@ -86,7 +88,16 @@ class _Gene:
         self.phen_ci: dict[str, str] = {p.lower(): p for p in self.phen}
         for key, shown in self.display.items():
             self.phen_ci[shown.lower()] = key
-        self.pairs = {tuple(sorted(fp["functions"])): fp["phenotype"] for fp in table.get("function_pairs") or []}
+        # phenotype -> (as shown, category, EHR priority), looked up once per result
+        self.pinfo: dict[str | None, tuple[str, Category | None, str | None]] = {
+            p["name"]: (self.display.get(p["name"], p["name"]),
+                        Category(p["category"]) if p["category"] else None, p["ehr_priority"])
+            for p in table["phenotypes"]
+        }
+        self.pairs: dict[tuple[str, str], str] = {}
+        for fp in table.get("function_pairs") or []:
+            f1, f2 = fp["functions"]
+            self.pairs[(f1, f2)] = self.pairs[(f2, f1)] = fp["phenotype"]
         self.single = {r["function"]: r["phenotype"] for r in table.get("single_allele") or []}
         self.overrides = {o["diplotype"]: o for o in table.get("overrides") or []}
         # activity score genes
@@ -133,12 +144,10 @@ class _Gene:
 
     # ---- facts ---------------------------------------------------------------------------------
     def category(self, phenotype: str | None) -> Category | None:
-        p = self.phen.get(phenotype or "")
-        return Category(p["category"]) if p and p["category"] else None
+        return self.pinfo.get(phenotype, _NO_INFO)[1]
 
     def ehr(self, phenotype: str | None) -> str | None:
-        p = self.phen.get(phenotype or "")
-        return p["ehr_priority"] if p else None
+        return self.pinfo.get(phenotype, _NO_INFO)[2]
 
     def function_of(self, allele: str) -> str:
         return self.alleles[allele]["function"]
@@ -237,6 +246,12 @@ class PhenotypeEngine:
         return [self.interpret(e) for e in entries]
 
     def _interpret(self, entry: GenotypeEntry) -> GeneResult:
+        # fast path: known gene symbol, a diplotype only, no stray whitespace
+        value = entry.diplotype
+        sym = self._aliases.get(entry.gene) if isinstance(entry.gene, str) else None
+        if (sym is not None and entry.phenotype is None and entry.activity_score is None
+                and isinstance(value, str) and value and not _NEEDS_SQUASH.search(value)):
+            return self._diplotype(self._genes[sym], value, value)
         raw_gene = entry.gene if isinstance(entry.gene, str) else ""
         given = {k: v for k, v in (("diplotype", entry.diplotype), ("phenotype", entry.phenotype),
                                     ("activity_score", entry.activity_score)) if v is not None}
@@ -268,12 +283,12 @@ class PhenotypeEngine:
                 phenotype: str | None = None, score: str | None = None, lookup: str | None = None,
                 allele_status: dict[str, str] | None = None, warnings: list[str] | tuple = (),
                 message: str | None = None) -> GeneResult:
-        shown = g.display.get(phenotype, phenotype) if phenotype else None
+        shown, category, ehr = g.pinfo.get(phenotype, _NO_INFO) if phenotype else _NO_INFO
         return GeneResult(
-            gene=g.symbol, input=given, status=status, diplotype=diplotype, phenotype=shown,
-            activity_score=score, category=g.category(phenotype), lookup_key=lookup,
-            allele_status=allele_status or {}, ehr_priority=g.ehr(phenotype),
-            warnings=tuple(dict.fromkeys(warnings)), message=message,
+            gene=g.symbol, input=given, status=status, diplotype=diplotype, phenotype=shown or phenotype,
+            activity_score=score, category=category, lookup_key=lookup,
+            allele_status=allele_status or {}, ehr_priority=ehr,
+            warnings=tuple(dict.fromkeys(warnings)) if warnings else (), message=message,
         )
 
     def _error(self, g: _Gene, given: str, status: GeneStatus, message: str,
@@ -406,11 +421,19 @@ class PhenotypeEngine:
                                f"'{haps[0].name}/{next(iter(g.alleles))}'); got one", warnings)
         if n > 2 and not (g.two_lowest or m == "any_causative"):
             return self._error(g, given, GeneStatus.INVALID, f"{g.symbol} takes two alleles; got {n}", warnings)
-        ordered = sorted(haps, key=lambda h: h.sort_key)
-        if [h.name for h in ordered] != [h.name for h in haps]:
-            warnings.append("reordered alleles")
+        if n == 2:
+            a, b = haps
+            if b.sort_key < a.sort_key:
+                ordered = [b, a]
+                warnings.append("reordered alleles")
+            else:
+                ordered = haps
+        else:
+            ordered = sorted(haps, key=lambda h: h.sort_key)
+            if [h.name for h in ordered] != [h.name for h in haps]:
+                warnings.append("reordered alleles")
         diplotype = "/".join(h.name for h in ordered)
-        if diplotype in g.overrides:
+        if g.overrides and diplotype in g.overrides:
             o = g.overrides[diplotype]
             status = GeneStatus.INDETERMINATE if o["phenotype"] == INDETERMINATE else GeneStatus.OK
             return self._result(g, given, status, diplotype=diplotype, phenotype=o["phenotype"],
@@ -443,7 +466,7 @@ class PhenotypeEngine:
     def _paired(self, g: _Gene, haps: list[_Haplotype], diplotype: str, given: str,
                 warnings: list[str]) -> GeneResult:
         a, b = haps[0], haps[1]
-        ph = g.pairs.get(tuple(sorted((a.function or "", b.function or ""))))
+        ph = g.pairs.get((a.function or "", b.function or ""))
         if ph is None:
             return self._result(g, given, GeneStatus.INDETERMINATE, diplotype=diplotype,
                                 phenotype=INDETERMINATE if INDETERMINATE in g.phen else None,
