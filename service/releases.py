@@ -44,6 +44,7 @@ class ReleaseCache:
         self._kb: KnowledgeBase | None = None
         self._checked_at = float("-inf")
         self._failed_label: str | None = None  # a release that would not build: not retried
+        self.problem: str | None = None  # why there is no knowledge base, when it is not "none active"
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
@@ -75,18 +76,26 @@ class ReleaseCache:
         db = get_db(self.app)
         try:
             label = active_label(db)
-        except Exception:  # database unreachable: keep serving what we hold, say so in the log
-            log.warning("could not read the active knowledge release; keeping the one in memory")
+        except Exception as exc:  # database unreachable: keep serving what we hold, say so in the log
+            log.warning("could not read the active knowledge release (%s); keeping the one in memory",
+                        type(exc).__name__)
             self._checked_at = time.monotonic()
+            if self._kb is None:
+                self.problem = "The knowledge release could not be read from the database."
             return
         self._checked_at = time.monotonic()
+        self.problem = None
         current = self._kb.release if self._kb is not None else None
         if label is None:
             if current is not None:
                 log.warning("no knowledge release is active any more; answering 503 until one is")
             self._kb = None
             return
-        if label == current or label == self._failed_label:
+        if label == current:
+            return
+        if label == self._failed_label:
+            if self._kb is None:
+                self.problem = f"The active knowledge release {label} could not be built; see the logs."
             return
         started = time.perf_counter()
         try:
@@ -97,6 +106,8 @@ class ReleaseCache:
         except Exception:
             log.exception("knowledge release %s could not be built; still serving %s", label, current)
             self._failed_label = label
+            if self._kb is None:
+                self.problem = f"The active knowledge release {label} could not be built; see the logs."
             return
         self._kb = kb
         self._failed_label = None
@@ -120,9 +131,10 @@ def invalidate(app: Flask | None = None) -> None:
 
 def current_knowledge(raise_if_missing: bool = True) -> KnowledgeBase | None:
     """The knowledge base of the active release, or NoActiveRelease (503) / None."""
-    kb = _cache(current_app._get_current_object()).get()  # noqa: SLF001
+    cache = _cache(current_app._get_current_object())  # noqa: SLF001
+    kb = cache.get()
     if kb is None and raise_if_missing:
-        raise NoActiveRelease()
+        raise NoActiveRelease(cache.problem) if cache.problem else NoActiveRelease()
     return kb
 
 

@@ -221,7 +221,7 @@ def load_release_directory_into_db(
             return current, False
     before = active_label(db)
     label = store_release(db, payload, activate=activate, note=note)
-    return label, (before != active_label(db)) or not activate
+    return label, not activate or label != before
 
 
 def _label_for_digest(db: Database, digest: str) -> str | None:

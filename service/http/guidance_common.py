@@ -135,26 +135,22 @@ def action() -> str:
     return f"{request.method} {rule}"
 
 
-def audit_input(entries: Iterable[dict[str, Any]] | None, drugs: list[str] | None = None) -> list[dict[str, Any]]:
-    """The normalized input: gene entries as given (only their input keys), then requested drugs."""
-    out: list[dict[str, Any]] = []
-    for e in entries or ():
-        out.append({k: e[k] for k in ("gene", *INPUT_KINDS) if e.get(k) is not None})
-    if drugs:
-        out.append({"drugs": list(drugs)})
-    return out
+def audit_input(entries: Iterable[dict[str, Any]] | None, drugs: list[str] | None = None) -> dict[str, Any]:
+    """The normalized input: the gene entries as given (only their input keys) and the drugs asked."""
+    genotypes = [{k: e[k] for k in ("gene", *INPUT_KINDS) if e.get(k) is not None} for e in entries or ()]
+    return {"genotypes": genotypes, "drugs": list(drugs) if drugs is not None else None}
 
 
-def raw_entries(raw: Any) -> list[dict[str, Any]]:
+def raw_entries(raw: Any) -> dict[str, Any]:
     """Whatever gene entries can be read out of an invalid body, as short strings (for the audit)."""
-    out: list[dict[str, Any]] = []
+    genotypes: list[dict[str, Any]] = []
     items = raw.get("genotypes") if isinstance(raw, dict) else None
-    if not isinstance(items, list):
-        return out
-    for e in items[:100]:
+    for e in items[:100] if isinstance(items, list) else ():
         if isinstance(e, dict):
-            out.append({k: str(e[k])[:200] for k in ("gene", *INPUT_KINDS) if e.get(k) is not None})
-    return out
+            genotypes.append({k: str(e[k])[:200] for k in ("gene", *INPUT_KINDS) if e.get(k) is not None})
+    drugs = raw.get("drugs") if isinstance(raw, dict) else None
+    drugs = [d[:100] for d in drugs[:200] if isinstance(d, str)] if isinstance(drugs, list) else None
+    return {"genotypes": genotypes, "drugs": drugs, "valid": False}
 
 
 def raw_patient_ref(raw: Any) -> str | None:
@@ -194,7 +190,7 @@ def warnings_of(genes: list[GeneResult]) -> list[str]:
 def make_event(
     *,
     outcome: int,
-    input: list[dict[str, Any]],
+    input: dict[str, Any],
     patient_ref: str | None = None,
     result: dict[str, Any] | None = None,
     release: str | None = None,
@@ -206,10 +202,9 @@ def make_event(
     """An audit event (service.audit.append_events): `genes`/`drugs` are the names an auditor
     filters on; `input` the normalized gene entries; `result` the summary of the answer."""
     if genes is None:
-        genes = [e["gene"] for e in input if "gene" in e]
+        genes = [e["gene"] for e in input.get("genotypes") or () if "gene" in e]
     if drugs is None:
-        drugs = sorted({d["drug"] for d in (result or {}).get("drugs", ())}
-                       | {x for e in input for x in e.get("drugs", ())})
+        drugs = sorted({d["drug"] for d in (result or {}).get("drugs", ())} | set(input.get("drugs") or ()))
     return {
         "action": action(),
         "outcome": int(outcome),

@@ -46,7 +46,7 @@ def test_interprets_genes_and_advises_on_every_affected_drug(app, client, auth):
     assert record["patient_ref"] and record["patient_ref"] != "MRN-1001"
     assert "MRN-1001" not in record["canonical"]
     assert "|CYP2C19|" in record["genes"] and "|clopidogrel|" in record["drugs"]
-    assert record["input"][0] == {"gene": "CYP2C19", "diplotype": "*2/*2"}
+    assert record["input"]["genotypes"][0] == {"gene": "CYP2C19", "diplotype": "*2/*2"}
 
 
 def test_only_the_drugs_asked_for(client, auth):
