@@ -354,7 +354,10 @@ class PhenotypeEngine:
 
     def _unknown(self, g: _Gene, part: str) -> _Haplotype:
         if g.well_formed(part):
-            raise _Unresolved(GeneStatus.UNKNOWN_ALLELE, f"unknown {g.symbol} allele '{part}'")
+            low = part.lower()
+            near = [n for n in g.alleles if n.lower().startswith(low) and len(low) >= 2][:4]
+            hint = f" (did you mean: {', '.join(near)}?)" if near else ""
+            raise _Unresolved(GeneStatus.UNKNOWN_ALLELE, f"unknown {g.symbol} allele '{part}'{hint}")
         raise _Unresolved(GeneStatus.INVALID, f"'{part}' is not a {g.symbol} allele notation")
 
     def _cyp2d6_haplotype(self, g: _Gene, part: str, comps: list[Component], warnings: list[str]) -> _Haplotype:
@@ -640,9 +643,12 @@ class PhenotypeEngine:
     def _score_for_phenotype(g: _Gene, phenotype: str) -> str | None:
         ts = g.table["activity_thresholds"]
         hits = [t for t in ts if t["phenotype"] == phenotype]
-        if len(hits) == 1 and hits[0]["max"] is not None and hits[0]["min"] == hits[0]["max"]:
-            return hits[0]["min"]
-        return None
+        if len(hits) != 1:
+            return None
+        low, high = hits[0]["min"], hits[0]["max"]
+        if high is None and not g.copy_listed:  # open top band ends at the highest possible score
+            high = format_score(g.max_exact)
+        return low if low == high else None
 
     def _score(self, g: _Gene, text: str, given: str) -> GeneResult:
         if g.method != "activity_score":

@@ -180,6 +180,13 @@ def test_phenotype_input(engine, gene, text, phenotype, warned):
     assert bool(r.warnings) == warned
 
 
+def test_phenotype_lookup_keys_only_when_the_score_is_implied(engine):
+    assert engine.interpret(GenotypeEntry("CYP2C9", phenotype="NM")).lookup_key == "2.0"
+    assert engine.interpret(GenotypeEntry("DPYD", phenotype="Normal Metabolizer")).lookup_key == "2.0"
+    assert engine.interpret(GenotypeEntry("CYP2C9", phenotype="IM")).lookup_key is None
+    assert engine.interpret(GenotypeEntry("CYP2D6", phenotype="UM")).lookup_key is None
+
+
 def test_phenotype_lookup_keys(engine):
     # CYP2D6 PM is exactly AS 0.0; NM spans 1.25-2.25 so the lookup key is not guessed
     assert engine.interpret(GenotypeEntry("CYP2D6", phenotype="PM")).lookup_key == "0.0"
@@ -239,6 +246,7 @@ GARBAGE = [
     (GenotypeEntry("HLA-B", diplotype="banana"), "invalid", "HLA"),
     (GenotypeEntry("CYP2D6", diplotype="*1x99/*1"), "invalid", "out of range"),
     (GenotypeEntry("CYP2D6", diplotype="*10x≥3/*1"), "indeterminate", "*10x≥3"),
+    (GenotypeEntry("G6PD", diplotype="A-/B"), "unknown_allele", "did you mean: A- 202A_376G"),
 ]
 
 
