@@ -10,6 +10,9 @@ Metrics
 - ``pgx_drug_guidance_total{drug, direction}``: call :func:`observe_guidance` once per drug guidance.
 - ``pgx_audit_write_seconds``: call :func:`observe_audit_write` with the time one audit record
   took to write (lock wait + insert + commit).
+- ``pgx_db_write_transaction_seconds``: measured here, from SQLAlchemy events, for every
+  ``Database.write_transaction()`` (BEGIN to the connection's return to the pool, commit
+  included); in the request path those are the audit writes.
 
 Under gunicorn with several workers each worker has its own memory, so the values are kept in
 files under ``PROMETHEUS_MULTIPROC_DIR`` (set by ``service/gunicorn_conf.py`` before any worker
@@ -68,6 +71,12 @@ GENE_RESULTS = Counter(
 DRUG_GUIDANCE = Counter(
     "pgx_drug_guidance", "Drug guidance returned, by drug and dose direction.", ("drug", "direction"),
 )
+DB_WRITE = Histogram(
+    "pgx_db_write_transaction_seconds",
+    "Time a write transaction (Database.write_transaction: lock wait, statements, commit) held its "
+    "connection; in the request path these are the audit writes.",
+    buckets=AUDIT_BUCKETS,
+)
 AUDIT_WRITE = Histogram(
     "pgx_audit_write_seconds", "Time to write one audit record (lock wait, insert, commit).",
     buckets=AUDIT_BUCKETS,
@@ -101,6 +110,41 @@ def observe_guidance(drug: str | None, direction: str | None) -> None:
 def observe_audit_write(seconds: float) -> None:
     """Record the duration of one audit write (lock wait + insert + commit), in seconds."""
     AUDIT_WRITE.observe(max(0.0, float(seconds)))
+
+
+_WRITE_T0 = "pgx_write_t0"
+_db_events_installed = False
+
+
+def _install_db_write_timing() -> None:
+    """Time every write transaction from its BEGIN to the connection's return to the pool.
+
+    Listeners on the Engine and Pool classes, so they cover the per-process engines that
+    service.db creates lazily after fork. The commit (and its fsync / WAL flush) happens before
+    the connection is checked in, so it is included; so is SQLite's BEGIN IMMEDIATE wait when
+    it runs after this listener (registered first, so it does).
+    """
+    global _db_events_installed
+    if _db_events_installed:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
+
+    @event.listens_for(Engine, "begin")
+    def _begin(conn):
+        if conn.get_execution_options().get("pgx_write"):
+            conn.info[_WRITE_T0] = time.perf_counter()
+
+    @event.listens_for(Pool, "checkin")
+    def _checkin(_dbapi_conn, record):
+        if record is None:
+            return
+        started = record.info.pop(_WRITE_T0, None)
+        if started is not None:
+            DB_WRITE.observe(time.perf_counter() - started)
+
+    _db_events_installed = True
 
 
 def metrics_payload() -> bytes:
@@ -261,6 +305,7 @@ def _endpoint_label() -> str:
 
 
 def init_app(app: Flask) -> None:
+    _install_db_write_timing()
     if not app.testing and not app.config.get("TESTING"):
         configure_logging(app.config.get("PGX_LOG_LEVEL"))
     # Flask's own handler would print plain-text lines beside ours; ours goes through the root.

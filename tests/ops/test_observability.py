@@ -177,3 +177,23 @@ def test_metrics_need_no_key_and_carry_no_client_identity(client, auth):
 def test_module_exposes_the_documented_hooks():
     for name in ("observe_gene_result", "observe_guidance", "observe_audit_write", "init_app"):
         assert callable(getattr(observability, name))
+
+
+def test_write_transactions_are_timed(bare_app, bare_client):
+    from sqlalchemy import text
+
+    from service.app import get_db
+
+    def count() -> float:
+        for line in _metric_lines(bare_client):
+            if line.startswith("pgx_db_write_transaction_seconds_count"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = count()
+    db = get_db(bare_app)
+    with db.write_transaction() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS obs_probe (x INTEGER)"))
+    with db.read() as conn:  # a read transaction is not counted
+        conn.execute(text("SELECT 1"))
+    assert count() == before + 1
