@@ -11,6 +11,7 @@ The pattern of every genotype-reading view:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -141,21 +142,29 @@ def audit_input(entries: Iterable[dict[str, Any]] | None, drugs: list[str] | Non
     return {"genotypes": genotypes, "drugs": list(drugs) if drugs is not None else None}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    """Text from an invalid body, made safe to store: control characters (NUL!) replaced."""
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value)[:limit])
+
+
 def raw_entries(raw: Any) -> dict[str, Any]:
     """Whatever gene entries can be read out of an invalid body, as short strings (for the audit)."""
     genotypes: list[dict[str, Any]] = []
     items = raw.get("genotypes") if isinstance(raw, dict) else None
     for e in items[:100] if isinstance(items, list) else ():
         if isinstance(e, dict):
-            genotypes.append({k: str(e[k])[:200] for k in ("gene", *INPUT_KINDS) if e.get(k) is not None})
+            genotypes.append({k: _short(e[k]) for k in ("gene", *INPUT_KINDS) if e.get(k) is not None})
     drugs = raw.get("drugs") if isinstance(raw, dict) else None
-    drugs = [d[:100] for d in drugs[:200] if isinstance(d, str)] if isinstance(drugs, list) else None
+    drugs = [_short(d, 100) for d in drugs[:200] if isinstance(d, str)] if isinstance(drugs, list) else None
     return {"genotypes": genotypes, "drugs": drugs, "valid": False}
 
 
 def raw_patient_ref(raw: Any) -> str | None:
     value = raw.get("patient_ref") if isinstance(raw, dict) else None
-    return value[:200] if isinstance(value, str) and value else None
+    return _short(value) if isinstance(value, str) and value else None
 
 
 def result_summary(genes: list[GeneResult], drugs: list[DrugGuidance]) -> dict[str, Any]:

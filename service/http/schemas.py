@@ -19,10 +19,15 @@ GUIDANCE_STATUSES = ("ok", "no_recommendation", "missing_genes", "indeterminate"
 DIRECTIONS = ("standard", "decrease", "increase", "alternative", "caution", "none")
 INPUT_KINDS = ("diplotype", "phenotype", "activity_score")
 
+# No control characters (NUL, newlines, escapes): never part of a genotype, a drug or a reference,
+# and NUL cannot even be stored in PostgreSQL text. A Regexp, so the OpenAPI document shows it.
+printable = validate.Regexp(r"^[^\x00-\x1f\x7f-\x9f]*$", error="Control characters are not allowed.")
+
+
 MAX_GENOTYPES = 100
 MAX_DRUGS = 200
-_TEXT = validate.Length(min=1, max=500)
-_NAME = validate.Length(min=1, max=100)
+_TEXT = [validate.Length(min=1, max=500), printable]
+_NAME = [validate.Length(min=1, max=100), printable]
 
 
 class ScoreField(fields.String):
@@ -45,12 +50,12 @@ class GeneEntrySchema(Schema):
     gene = fields.String(required=True, validate=_NAME, metadata={"example": "CYP2D6"})
     diplotype = fields.String(validate=_TEXT, metadata={"example": "*1/*1x2"})
     phenotype = fields.String(validate=_TEXT, metadata={"example": "Poor Metabolizer"})
-    activity_score = ScoreField(validate=validate.Length(min=1, max=20), metadata={"example": "1.5"})
+    activity_score = ScoreField(validate=[validate.Length(min=1, max=20), printable], metadata={"example": "1.5"})
 
 
 class InterpretationRequestSchema(Schema):
     patient_ref = fields.String(
-        validate=validate.Length(min=1, max=200),
+        validate=[validate.Length(min=1, max=200), printable],
         metadata={"description": "The caller's patient reference; the audit trail keeps it pseudonymized."},
     )
     genotypes = fields.List(
@@ -64,7 +69,7 @@ class InterpretationRequestSchema(Schema):
         metadata={"description": "Drugs to advise on; omitted: every drug the given genes affect."},
     )
     purpose = fields.String(
-        validate=validate.Length(min=1, max=100),
+        validate=[validate.Length(min=1, max=100), printable],
         metadata={"description": "Purpose of use recorded in the audit trail (or header X-Purpose-Of-Use)."},
     )
 
@@ -93,14 +98,14 @@ class LookupQuerySchema(Schema):
     gene = fields.String(required=True, validate=_NAME, metadata={"example": "CYP2D6"})
     diplotype = fields.String(validate=_TEXT, metadata={"example": "*1/*1x2"})
     phenotype = fields.String(validate=_TEXT)
-    activity_score = ScoreField(validate=validate.Length(min=1, max=20))
+    activity_score = ScoreField(validate=[validate.Length(min=1, max=20), printable])
     drug = fields.String(validate=_NAME, metadata={"example": "codeine"})
 
 
 class PurposeHeaderSchema(Schema):
     purpose = fields.String(
         data_key="X-Purpose-Of-Use",
-        validate=validate.Length(max=100),
+        validate=[validate.Length(max=100), printable],
         metadata={"description": "Purpose of use, recorded in the audit trail."},
     )
 
@@ -110,7 +115,7 @@ class AuditHeadersSchema(PurposeHeaderSchema):
 
     patient_ref = fields.String(
         data_key="X-Patient-Ref",
-        validate=validate.Length(max=200),
+        validate=[validate.Length(max=200), printable],
         metadata={"description": "Patient reference; the audit trail keeps it pseudonymized."},
     )
 

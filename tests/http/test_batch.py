@@ -121,3 +121,15 @@ def test_when_the_audit_cannot_be_written_no_item_is_answered(client, auth, monk
     resp = client.post(URL, json={"items": [_item(i) for i in range(5)]}, headers=auth("pharmacy"))
     assert_problem(resp, 503)
     assert "Metabolizer" not in resp.get_data(as_text=True)
+
+
+def test_control_characters_are_refused_per_item_and_still_audited(app, client, auth):
+    """NUL cannot be stored in PostgreSQL text: it is refused, and the refusal's record is safe."""
+    items = [{"patient_ref": "A\x00", "genotypes": [{"gene": "CYP2D6", "diplotype": "*1\x00/*1"}]}, _item(1)]
+    resp = client.post(URL, json={"items": items}, headers=auth("pharmacy"))
+    assert resp.status_code == 200, resp.get_json()
+    first, second = resp.get_json()["items"]
+    assert first["status"] == 422 and "Control characters" in str(first["error"]["errors"])
+    assert second["status"] == 200
+    record = audit_rows(app, [first["error"]["audit_id"]])[first["error"]["audit_id"]]
+    assert "\x00" not in record["canonical"]

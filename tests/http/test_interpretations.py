@@ -154,3 +154,9 @@ def test_when_the_audit_cannot_be_written_no_answer_leaves(client, auth, monkeyp
     resp = client.post(URL, json=payload, headers=auth("pharmacy"))
     assert_problem(resp, 503)
     assert "Ultrarapid" not in resp.get_data(as_text=True)
+
+
+def test_control_characters_are_refused(client, auth):
+    payload = {"genotypes": [{"gene": "CYP2D6", "diplotype": "*1\x00/*1"}]}
+    body = assert_problem(client.post(URL, json=payload, headers=auth("pharmacy")), 422)
+    assert "Control characters" in str(body["errors"])

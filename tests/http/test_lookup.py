@@ -104,6 +104,12 @@ def test_a_query_that_does_not_validate_is_422_and_audited(app, client, auth):
     assert audit_count(app) == before + 1
 
 
+def test_control_characters_are_refused(client, auth):
+    resp = client.get("/v1/lookup", query_string={"gene": "CYP2D6", "diplotype": "*1\x00/*1"},
+                      headers=auth("clinician"))
+    assert "Control characters" in str(assert_problem(resp, 422)["errors"])
+
+
 def test_no_key_is_401_and_a_role_that_may_not_is_403(client, auth):
     assert_problem(client.get("/v1/lookup?gene=CYP2D6&diplotype=*1/*1"), 401)
     assert_problem(client.get("/v1/lookup?gene=CYP2D6&diplotype=*1/*1", headers=auth("auditor")), 403)
@@ -129,3 +135,28 @@ def test_when_the_audit_cannot_be_written_no_answer_leaves(app, client, auth, mo
     text = resp.get_data(as_text=True)
     assert "Ultrarapid" not in text and "codeine" not in text and "disk full" not in text
     assert "audit_id" not in body
+
+
+def test_arbitrary_input_never_crashes_and_never_answers_without_saying_so(client, auth):
+    """Any gene / diplotype text: a 200 gene result or a 422 problem, never a 5xx."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    headers = auth("clinician")
+    genes = st.sampled_from(["CYP2D6", "CYP2C19", "HLA-B", "DPYD", "G6PD", "UGT1A1"]) | st.text(max_size=12)
+    texts = st.text(alphabet=st.sampled_from(list("*/+x0123456789ACGTN:. ≥ab-")), max_size=20) | st.text(max_size=20)
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(gene=genes, diplotype=texts)
+    def run(gene, diplotype):
+        resp = client.get("/v1/lookup", query_string={"gene": gene, "diplotype": diplotype, "drug": "codeine"},
+                          headers=headers)
+        assert resp.status_code in (200, 422), (gene, diplotype, resp.status_code)
+        body = resp.get_json()
+        if resp.status_code == 200:
+            assert body["status"] in ("ok", "indeterminate") and body["audit_id"]
+        else:
+            assert resp.mimetype == "application/problem+json" and body.get("detail")
+
+    run()
