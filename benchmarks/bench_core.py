@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     rng.shuffle(every)
     mix = [rng.choice(every) for _ in range(args.sample)]
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{os.cpu_count()} CPUs, load average {load:.2f} (other processes slow every figure alike)")
     print(f"python {sys.version.split()[0]}, pid {os.getpid()}, {len(every)} distinct diplotypes "
           f"from the CPIC/PharmCAT tables, {len(mix)}-input warm mix")
     engine, build_s = build_engine()

@@ -45,9 +45,9 @@ _WELL_FORMED = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9 .,'()>+_:;\-*≥/]*$")
 class _Unresolved(Exception):
     """Internal: an input part could not be resolved; carries the result status and message."""
 
-    def __init__(self, status: GeneStatus, message: str):
+    def __init__(self, status: GeneStatus, message: str, part: str | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.part = status, message, part
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,7 @@ class _Gene:
                 self.exact[n] = a["name"]
                 k = name_key(n)
                 self.loose[k] = a["name"] if self.loose.get(k, a["name"]) == a["name"] else None
+        self.slash_names = any("/" in a["name"] or "/" in s for a in alleles for s in a.get("synonyms", []) + [""])
         self.star = bool(alleles) and all(a["name"].startswith("*") for a in alleles)
         self.phen = {p["name"]: p for p in table["phenotypes"]}
         self.display = dict(table.get("phenotype_display", {}))
@@ -326,7 +327,9 @@ class PhenotypeEngine:
             if ha is not None and hb is not None:
                 return [ha, hb]
         errors: list[tuple[int, _Unresolved]] = []
-        for reading in split_candidates(text):
+        # only genes with '/' inside allele names (G6PD 'Telti/Kobe') need the ambiguous readings
+        readings = split_candidates(text) if g.slash_names else [tuple(text.split("/"))]
+        for reading in readings:
             trial: list[str] = []
             try:
                 haps = [self._haplotype(g, part, trial) for part in reading]
@@ -336,7 +339,13 @@ class PhenotypeEngine:
             warnings.extend(trial)
             return haps
         # report against the usual 'A/B' reading when there is one: it names the bad side
-        raise next((u for n, u in errors if n == 2), errors[0][1])
+        err = next((u for n, u in errors if n == 2), errors[0][1])
+        if err.status is GeneStatus.UNKNOWN_ALLELE and err.part:
+            low = err.part.lower()
+            near = [n for n in g.alleles if len(low) >= 2 and n.lower().startswith(low)][:4]
+            if near:
+                err.message += f" (did you mean: {', '.join(near)}?)"
+        raise err
 
     def _haplotype(self, g: _Gene, part: str, warnings: list[str]) -> _Haplotype:
         part = re.sub(r"\s*\+\s*", "+", part.strip()) if g.copy_listed else part.strip()
@@ -354,10 +363,7 @@ class PhenotypeEngine:
 
     def _unknown(self, g: _Gene, part: str) -> _Haplotype:
         if g.well_formed(part):
-            low = part.lower()
-            near = [n for n in g.alleles if n.lower().startswith(low) and len(low) >= 2][:4]
-            hint = f" (did you mean: {', '.join(near)}?)" if near else ""
-            raise _Unresolved(GeneStatus.UNKNOWN_ALLELE, f"unknown {g.symbol} allele '{part}'{hint}")
+            raise _Unresolved(GeneStatus.UNKNOWN_ALLELE, f"unknown {g.symbol} allele '{part}'", part)
         raise _Unresolved(GeneStatus.INVALID, f"'{part}' is not a {g.symbol} allele notation")
 
     def _cyp2d6_haplotype(self, g: _Gene, part: str, comps: list[Component], warnings: list[str]) -> _Haplotype:
