@@ -41,6 +41,8 @@ class Settings:
         default_factory=lambda: _env("PGX_RATELIMIT_STORAGE_URI", "memory://") or "memory://"
     )
     ratelimit_default: str = field(default_factory=lambda: _env("PGX_RATELIMIT", "600/minute") or "600/minute")
+    # Seconds a worker trusts a positive API key lookup; a revoke elsewhere takes effect within this.
+    auth_cache_ttl_s: float = field(default_factory=lambda: float(_env("PGX_AUTH_CACHE_TTL_S", "5") or "5"))
     reference_tables_dir: str = field(
         default_factory=lambda: _env("PGX_REFERENCE_TABLES", str(REPO_ROOT / "reference_tables"))
         or str(REPO_ROOT / "reference_tables")

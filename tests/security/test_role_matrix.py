@@ -169,3 +169,20 @@ def test_every_v1_operation_documents_bearer_security_and_refusals(client):
                 continue
             assert op.get("security") == [{"bearerAuth": []}], (method, path)
             assert {"401", "403", "429"} <= set(op["responses"]), (method, path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/lookup?gene=&diplotype=", None),
+        ("POST", "/v1/interpretations", {"genotypes": 42}),
+        ("POST", "/v1/interpretations/batch", {"items": "x"}),
+        ("GET", "/v1/audit/events?since=not-a-time", None),
+        ("POST", "/v1/clients", {"name": ""}),
+    ],
+)
+def test_authorization_comes_before_validation(client, method, path, body):
+    """Without a key, an invalid request is 401, never a 422 that would describe the schema."""
+    resp = client.open(path, method=method, json=body)
+    assert resp.status_code == 401
+    assert "errors" not in resp.get_json()
