@@ -213,3 +213,69 @@ def test_an_unsafe_request_id_is_replaced(client):
     resp = client.get("/healthz", headers={"X-Request-ID": "bad id <script>"})
     assert resp.headers["X-Request-ID"] != "bad id <script>"
     assert len(resp.headers["X-Request-ID"]) == 32
+
+
+# -- shared counters (Redis) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        else:
+            pytest.skip("redis-server did not start")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_workers_share_the_limit_through_redis(backend, new_database_url, redis_url):
+    """Two apps (two workers) on one Redis: the limit holds across them, not per worker."""
+    from service import create_app
+    from service.cli.db import upgrade
+
+    url = new_database_url(backend)
+    upgrade(url)
+    config = {
+        "PGX_DATABASE_URL": url,
+        "TESTING": True,
+        "PGX_RATELIMIT_DEFAULT": "3/minute",
+        "PGX_RATELIMIT_STORAGE_URI": redis_url,
+    }
+    first, second = create_app(dict(config)), create_app(dict(config))
+    try:
+        key = _key(first, "admin")
+        one, two = first.test_client(), second.test_client()
+        assert [one.get("/v1/clients", headers=_bearer(key)).status_code for _ in range(2)] == [200, 200]
+        assert two.get("/v1/clients", headers=_bearer(key)).status_code == 200
+        refused = two.get("/v1/clients", headers=_bearer(key))
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert one.get("/v1/clients", headers=_bearer(key)).status_code == 429
+    finally:
+        first.extensions["pgx.db"].dispose()
+        second.extensions["pgx.db"].dispose()
