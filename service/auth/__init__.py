@@ -19,7 +19,8 @@ endpoint does not serve) are raised as HTTP exceptions, so the problem+json hand
 service/errors.py answers them (and audits them). Rate limits (Flask-Limiter) count per client key,
 or per remote address for callers without a valid key, across all `/v1` endpoints together:
 `PGX_RATELIMIT` (default 600/minute), storage `PGX_RATELIMIT_STORAGE_URI` (`memory://` is per
-worker process; use `redis://...` with several workers). A body larger than `PGX_MAX_BODY_BYTES`
+worker process; use `redis://...` with several workers; if Redis becomes unreachable the limits
+fall back to per-worker memory). A body larger than `PGX_MAX_BODY_BYTES`
 is refused with 413 from its Content-Length, before a byte of it is read.
 """
 
@@ -164,6 +165,8 @@ def init_app(app: Flask) -> None:
         headers_enabled=True,
         strategy="moving-window",
         key_prefix="pgx",
+        # Redis unreachable: keep limiting, per worker, in memory, rather than failing every request.
+        in_memory_fallback_enabled=True,
         enabled=bool(app.config.get("PGX_RATELIMIT_ENABLED", True)),
     )
     limiter.request_filter(lambda: not request.path.startswith(API_PREFIX))

@@ -231,7 +231,7 @@ def redis_url(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # our own server, stopped by its pid below
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -248,14 +248,16 @@ def redis_url(tmp_path):
                 time.sleep(0.05)
         else:
             pytest.skip("redis-server did not start")
-        yield f"redis://127.0.0.1:{port}"
+        yield f"redis://127.0.0.1:{port}", proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
 def test_workers_share_the_limit_through_redis(backend, new_database_url, redis_url):
-    """Two apps (two workers) on one Redis: the limit holds across them, not per worker."""
+    """Two apps (two workers) on one Redis: the limit holds across them, not per worker. When Redis
+    goes away, requests are still answered (and limited per worker in memory)."""
+    redis_url, redis_proc = redis_url
     from service import create_app
     from service.cli.db import upgrade
 
@@ -276,6 +278,10 @@ def test_workers_share_the_limit_through_redis(backend, new_database_url, redis_
         refused = two.get("/v1/clients", headers=_bearer(key))
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
         assert one.get("/v1/clients", headers=_bearer(key)).status_code == 429
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
+        other = _key(first, "admin")
+        assert one.get("/v1/clients", headers=_bearer(other)).status_code == 200
     finally:
         first.extensions["pgx.db"].dispose()
         second.extensions["pgx.db"].dispose()
