@@ -16,6 +16,7 @@ transaction.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NoReturn
 
 from flask import Flask, current_app, jsonify, request
@@ -40,6 +41,7 @@ from service.releases import current_knowledge
 
 blp = Blueprint("interpretations", __name__, url_prefix="/v1", description="Genotype interpretations")
 
+log = logging.getLogger(__name__)
 _ITEM_SCHEMA = InterpretationRequestSchema()
 _PROBLEMS = dict(schema=ProblemSchema, content_type=PROBLEM_MIME)
 
@@ -136,14 +138,13 @@ class Batch(MethodView):
         raw = request.get_json(silent=True)
         if not isinstance(raw, dict) or set(raw) != {"items"} or not isinstance(raw["items"], list):
             _refuse(422, 'The body must be {"items": [interpretation body, ...]}.',
-                                   {"items": ["An array of interpretation bodies is required."]})
+                    {"items": ["An array of interpretation bodies is required."]})
         items = raw["items"]
         limit = int(current_app.config.get("PGX_BATCH_MAX_ITEMS", 5000))
         if not items:
             _refuse(422, "A batch needs at least one item.", {"items": ["Empty array."]})
         if len(items) > limit:
-            _refuse(413, f"A batch holds at most {limit} items; this one has {len(items)}. "
-                                   "Split it.")
+            _refuse(413, f"A batch holds at most {limit} items; this one has {len(items)}. Split it.")
 
         kb = current_knowledge()
         interp = common.Interpreter(kb)
@@ -160,6 +161,15 @@ class Batch(MethodView):
                 answers.append((422, error))
                 events.append(common.make_event(
                     outcome=422, input=common.raw_entries(item), patient_ref=common.raw_patient_ref(item),
+                    release=kb.release, purpose=common.purpose_of_use()))
+                continue
+            except Exception as exc:  # a defect, not the caller's fault: this item only, logged by type
+                log.error("batch item %d could not be interpreted (%s)", index, type(exc).__name__)
+                error = problem_body(500, "Internal Server Error",
+                                     f"Item {index} could not be interpreted; the error has been logged.")
+                answers.append((500, error))
+                events.append(common.make_event(
+                    outcome=500, input=common.raw_entries(item), patient_ref=common.raw_patient_ref(item),
                     release=kb.release, purpose=common.purpose_of_use()))
                 continue
             answers.append((200, done))

@@ -133,3 +133,26 @@ def test_control_characters_are_refused_per_item_and_still_audited(app, client, 
     assert second["status"] == 200
     record = audit_rows(app, [first["error"]["audit_id"]])[first["error"]["audit_id"]]
     assert "\x00" not in record["canonical"]
+
+
+def test_an_item_that_hits_a_defect_fails_alone(app, client, auth, monkeypatch):
+    """Even an unexpected error in the core spoils only its own item (answered 500, audited)."""
+    from service.releases import current_knowledge
+
+    with app.test_request_context():
+        kb = current_knowledge()
+    real = kb.interpret
+
+    def flaky(entry):
+        if entry.diplotype == "*2/*17":
+            raise RuntimeError("defect")
+        return real(entry)
+
+    monkeypatch.setattr(kb, "interpret", flaky)
+    items = [_item(0), {"genotypes": [{"gene": "CYP2C19", "diplotype": "*2/*17"}]}, _item(2)]
+    resp = client.post(URL, json={"items": items}, headers=auth("pharmacy"))
+    assert resp.status_code == 200
+    statuses = [a["status"] for a in resp.get_json()["items"]]
+    assert statuses == [200, 500, 200]
+    error = resp.get_json()["items"][1]["error"]
+    assert "defect" not in str(error) and error["audit_id"]
