@@ -165,6 +165,8 @@ class Builder:
                 a, _, b = r["diplotype"].partition("/")
                 score = None if r["activity_score"] in ("n/a", "") else r["activity_score"]
                 ehr = None if r["ehr_priority_notation"].lower() in ("none", "") else r["ehr_priority_notation"]
+                if ehr:  # CPIC's CYP2D6 file writes 'Normal/Routine/ Low Risk'; one spelling for all genes
+                    ehr = ehr.replace("/ ", "/")
                 out.append((a, b, strip_gene(r["phenotype"], cg), score, ehr))
         else:
             for r in self.pc_rows[gene]:

@@ -19,7 +19,7 @@ from .notation import parse_activity_score
 METHODS = ("activity_score", "function_pair", "carrier_status", "single_allele", "x_linked",
            "any_causative", "rsid_genotype")
 CATEGORIES = ("fast", "normal", "slow")
-EHR = ("Abnormal/Priority/High Risk", "Normal/Routine/Low Risk", "Normal/Routine/ Low Risk")
+EHR = ("Abnormal/Priority/High Risk", "Normal/Routine/Low Risk")
 
 
 class TableError(ValueError):
