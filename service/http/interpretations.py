@@ -65,6 +65,11 @@ def interpret_body(interp: common.Interpreter, body: dict[str, Any]) -> _Interpr
             raise ValidationError({"genotypes": [f"{r.gene} is given more than once"]})
         seen.add(r.gene)
     drugs = body.get("drugs")
+    if drugs is not None:  # one answer per drug, however often (or in whatever case) it was asked
+        firsts: dict[str, str] = {}
+        for d in drugs:
+            firsts.setdefault(d.strip().lower(), d)
+        drugs = list(firsts.values())
     guidance = interp.guidance(drugs, entries, results)
     release = interp.kb.release
     response = {

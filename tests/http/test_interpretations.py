@@ -160,3 +160,9 @@ def test_control_characters_are_refused(client, auth):
     payload = {"genotypes": [{"gene": "CYP2D6", "diplotype": "*1\x00/*1"}]}
     body = assert_problem(client.post(URL, json=payload, headers=auth("pharmacy")), 422)
     assert "Control characters" in str(body["errors"])
+
+
+def test_a_drug_asked_twice_is_answered_once(client, auth):
+    payload = {"genotypes": [{"gene": "CYP2D6", "diplotype": "*1/*1"}], "drugs": ["codeine", "tramadol", "Codeine"]}
+    body = client.post(URL, json=payload, headers=auth("clinician")).get_json()
+    assert [d["drug"] for d in body["drugs"]] == ["codeine", "tramadol"]
