@@ -55,7 +55,7 @@ class Lookup(MethodView):
         interp = common.Interpreter(kb)
         entry = common.entry_from(args)
         result = interp.interpret(entry)
-        patient_ref = (headers.get("patient_ref") or "").strip() or None
+        patient_ref = (headers.get("patient_ref") or args.get("patient_ref") or "").strip() or None
         purpose = common.purpose_of_use()
         audit_input = common.audit_input([args], [args["drug"]] if args.get("drug") else None)
 

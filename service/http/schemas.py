@@ -100,6 +100,10 @@ class LookupQuerySchema(Schema):
     phenotype = fields.String(validate=_TEXT)
     activity_score = ScoreField(validate=[validate.Length(min=1, max=20), printable])
     drug = fields.String(validate=_NAME, metadata={"example": "codeine"})
+    patient_ref = fields.String(
+        validate=[validate.Length(min=1, max=200), printable],
+        metadata={"description": "Patient reference; prefer the X-Patient-Ref header (URLs get logged)."},
+    )
 
 
 class PurposeHeaderSchema(Schema):

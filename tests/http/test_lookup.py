@@ -116,6 +116,13 @@ def test_no_key_is_401_and_a_role_that_may_not_is_403(client, auth):
     assert_problem(client.get("/v1/lookup?gene=CYP2D6&diplotype=*1/*1", headers=auth("admin")), 403)
 
 
+def test_patient_ref_in_the_query_is_accepted_too(app, client, auth):
+    resp = client.get("/v1/lookup?gene=CYP2D6&diplotype=*1/*1&patient_ref=MRN-77", headers=auth("clinician"))
+    assert resp.status_code == 200
+    record = audit_row(app, resp.get_json()["audit_id"])
+    assert record["patient_ref"] and record["patient_ref"] != "MRN-77" and "MRN-77" not in record["canonical"]
+
+
 def test_purpose_of_use_header_is_recorded(app, client, auth):
     resp = client.get("/v1/lookup?gene=TPMT&diplotype=*1/*3A",
                       headers={**auth("pharmacy"), "X-Purpose-Of-Use": "TREAT"})
