@@ -34,8 +34,9 @@ import base64
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from hashlib import sha256
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -48,9 +49,10 @@ try:
         FORMAT_VERSION,
         GENESIS_HASH,
         RECORD_KEYS,
-        canonical_text,
+        JSONDecodeError,
+        canonical_bytes,
         checkpoint_message,
-        record_line,
+        loads,
     )
 except ImportError:  # pragma: no cover - standalone copy on an auditor's machine
     from canonical import (  # type: ignore[no-redef]
@@ -58,9 +60,10 @@ except ImportError:  # pragma: no cover - standalone copy on an auditor's machin
         FORMAT_VERSION,
         GENESIS_HASH,
         RECORD_KEYS,
-        canonical_text,
+        JSONDecodeError,
+        canonical_bytes,
         checkpoint_message,
-        record_line,
+        loads,
     )
 
 _RECORD_KEYSET = frozenset(RECORD_KEYS)
@@ -175,6 +178,13 @@ def _export_well_formed(ex) -> bool:
     )
 
 
+def _canonical_or_none(value) -> bytes | None:
+    try:
+        return canonical_bytes(value)
+    except (TypeError, ValueError, OverflowError):  # e.g. an integer beyond 64 bits
+        return None
+
+
 def _signature_ok(public_key: Ed25519PublicKey, statement: dict) -> bool:
     unsigned = {k: v for k, v in statement.items() if k != "signature"}
     try:
@@ -184,31 +194,21 @@ def _signature_ok(public_key: Ed25519PublicKey, statement: dict) -> bool:
     return True
 
 
-def _lines(source) -> Iterator[tuple[str | None, bool]]:
-    """(line text without newline or None if not UTF-8, had_newline) for each line."""
-
-    def from_binary(chunks: Iterable[bytes]):
-        for raw in chunks:
-            newline = raw.endswith(b"\n")
-            body = raw[:-1] if newline else raw
-            try:
-                yield body.decode("utf-8"), newline
-            except UnicodeDecodeError:
-                yield None, newline
-
+def _raw_lines(source) -> Iterator[bytes]:
+    """Each line as bytes, with its newline when it has one."""
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and not source.startswith("{")):
-        with open(source, "rb") as fh:
-            yield from from_binary(fh)
+        with open(source, "rb", buffering=1 << 20) as fh:
+            yield from fh
         return
     if isinstance(source, bytes | bytearray):
-        yield from from_binary(bytes(source).splitlines(keepends=True))
+        yield from bytes(source).splitlines(keepends=True)
         return
     if isinstance(source, str):
-        yield from from_binary(source.encode("utf-8").splitlines(keepends=True))
+        yield from source.encode("utf-8").splitlines(keepends=True)
         return
     for item in source:  # an iterable of lines (str or bytes), newline optional
         raw = item.encode("utf-8") if isinstance(item, str) else item
-        yield from from_binary([raw if raw.endswith(b"\n") else raw + b"\n"])
+        yield raw if raw.endswith(b"\n") else raw + b"\n"
 
 
 def load_checkpoint(source) -> dict:
@@ -263,73 +263,89 @@ def verify_export(
         if not _signature_ok(pub, prev_cp):
             fail(None, None, "the previous checkpoint's signature is not valid for this public key")
 
-    digest = hashlib.sha256()
-    prev_seq: int | None = None
+    digest_update = hashlib.sha256().update
+    digest_holder = digest_update.__self__
+    prev_seq = 0
     prev_entry: str | None = None
     first_prev_hash: str | None = None
     gaps: list[tuple[int, int, int]] = []  # (line, seq, expected seq)
     prev_found: bool | None = None  # record at the previous checkpoint's seq: hash matched?
+    prev_size = prev_cp["size"] if prev_cp is not None else -1
     final: dict | None = None
     final_line = 0
     last_newline = True
     lineno = 0
+    records = 0
     suffix_len = ENTRY_HASH_SUFFIX_LEN
-    for lineno, (text, newline) in enumerate(_lines(source), start=1):
-        last_newline = newline
+    suffix_head = b',"entry_hash":"'
+    keyset = _RECORD_KEYSET
+    version = FORMAT_VERSION
+    dumps = canonical_bytes
+    for raw in _raw_lines(source):
+        lineno += 1
+        if raw[-1:] == b"\n":
+            raw = raw[:-1]
+            last_newline = True
+        else:
+            last_newline = False
         if final is not None:
             fail(lineno, None, "content after the checkpoint line (appended or reordered lines)")
             continue
-        if text is None:
-            fail(lineno, None, "not UTF-8 (corrupted)")
-            continue
         try:
-            obj = json.loads(text)
-        except ValueError:
-            fail(lineno, None, "not valid JSON (edited or truncated line)")
+            obj = loads(raw)
+        except (JSONDecodeError, ValueError):
+            fail(lineno, None, "not valid JSON or not UTF-8 (edited, corrupted or truncated line)")
             continue
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             fail(lineno, None, "not a JSON object")
             continue
-        if "seq" not in obj and "checkpoint" in obj:
+        seq = obj.get("seq")
+        if seq is None and "checkpoint" in obj:
             final, final_line = obj, lineno
-            if canonical_text(obj) != text:
+            if _canonical_or_none(obj) != raw:
                 fail(lineno, None, "the checkpoint line is not in canonical form (edited)")
             continue
-        # -- a record --
-        seq = obj.get("seq")
+        # -- a record: exactly canonical(body) with entry_hash spliced in before the final brace;
+        # entry_hash = SHA-256 of the body's bytes --
         entry = obj.pop("entry_hash", None)
-        if not _is_int(seq) or not _is_hash(entry):
-            fail(lineno, seq if _is_int(seq) else None, "not an audit record (seq or entry_hash missing or malformed)")
+        if type(seq) is not int or type(entry) is not str or len(entry) != 64:
+            fail(lineno, seq if type(seq) is int else None, "not an audit record (seq or entry_hash missing or malformed)")
             continue
-        if obj.keys() != _RECORD_KEYSET or obj.get("v") != FORMAT_VERSION:
+        if obj.keys() != keyset or obj.get("v") != version:
             fail(lineno, seq, "unexpected or missing record fields (edited)")
-        body = canonical_text(obj)
-        if len(text) <= suffix_len or record_line(body, entry) != text:
+        body = raw[:-suffix_len] + b"}"
+        try:
+            expected = dumps(obj)
+        except (TypeError, ValueError, OverflowError):
+            expected = None
+        tail = raw[-suffix_len:]
+        if expected != body or tail[:15] != suffix_head or tail[-2:] != b'"}' or tail[15:79] != entry.encode("utf-8"):
             fail(lineno, seq, "the record is not in canonical form (edited)")
-        if hashlib.sha256(body.encode("utf-8")).hexdigest() != entry:
+        if sha256(body).hexdigest() != entry:
             fail(lineno, seq, "entry_hash does not match the record's content (edited record)")
         prev_hash = obj.get("prev_hash")
-        if report.records == 0:
+        if records == 0:
             report.first_seq = seq
             first_prev_hash = prev_hash
             if seq == 1 and prev_hash != GENESIS_HASH:
                 fail(lineno, seq, "the first record's prev_hash is not the genesis hash")
-        else:
-            if seq <= prev_seq:
-                fail(lineno, seq, f"seq does not increase after seq {prev_seq} (reordered or inserted record)")
-            elif seq == prev_seq + 1:
-                if prev_hash != prev_entry:
-                    fail(lineno, seq, f"prev_hash does not link to seq {prev_seq} (chain broken: inserted, replaced or reordered record)")
-            elif len(gaps) < 1000:
-                gaps.append((lineno, seq, prev_seq + 1))
-        if prev_cp is not None and seq == prev_cp["size"]:
+        elif seq == prev_seq + 1:
+            if prev_hash != prev_entry:
+                fail(lineno, seq, f"prev_hash does not link to seq {prev_seq} (chain broken: inserted, replaced or reordered record)")
+        elif seq <= prev_seq:
+            fail(lineno, seq, f"seq does not increase after seq {prev_seq} (reordered or inserted record)")
+        elif len(gaps) < 1000:
+            gaps.append((lineno, seq, prev_seq + 1))
+        if seq == prev_size:
             prev_found = entry == prev_cp["head_hash"]
             if not prev_found:
                 fail(lineno, seq, "entry_hash differs from the earlier checkpoint at this seq (history rewritten)")
-        digest.update(f"{seq}:{entry}\n".encode("ascii"))
-        report.records += 1
-        report.last_seq = seq
+        digest_update(b"%d:%s\n" % (seq, entry.encode("utf-8")))
+        records += 1
         prev_seq, prev_entry = seq, entry
+    report.records = records
+    report.last_seq = prev_seq if records else None
+    digest = digest_holder
 
     if lineno and not last_newline:
         fail(lineno, None, "the file does not end with a newline (truncated)")
