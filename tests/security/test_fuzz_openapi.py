@@ -2,7 +2,7 @@
 
 Every documented operation gets generated requests (valid and invalid), each sent without a key
 and as each of the four roles. Checks: no 5xx, every response matches its documented schema and
-content type. Bounded and deterministic (derandomized hypothesis, no example database) so CI is
+content type, and no secured operation answers without a key. Bounded and deterministic (derandomized hypothesis, no example database) so CI is
 stable: PGX_FUZZ_EXAMPLES (default 15) examples per operation.
 
 Uses the module-level `schemathesis.openapi.from_wsgi` loader: `schemathesis.pytest.from_fixture`
@@ -19,11 +19,16 @@ from pathlib import Path
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_schema_conformance,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("pharmacy", "clinician", "auditor", "admin")
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+# ignored_auth: an operation documented as needing a key must refuse a request without one.
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, ignored_auth]
 MAX_EXAMPLES = int(os.environ.get("PGX_FUZZ_EXAMPLES", "15"))
 
 
