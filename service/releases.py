@@ -79,9 +79,10 @@ class ReleaseCache:
         except Exception as exc:  # database unreachable: keep serving what we hold, say so in the log
             log.warning("could not read the active knowledge release (%s); keeping the one in memory",
                         type(exc).__name__)
-            self._checked_at = time.monotonic()
-            if self._kb is None:
+            if self._kb is None:  # nothing to serve: ask again on the next request
                 self.problem = "The knowledge release could not be read from the database."
+            else:
+                self._checked_at = time.monotonic()
             return
         self._checked_at = time.monotonic()
         self.problem = None
@@ -139,7 +140,14 @@ def current_knowledge(raise_if_missing: bool = True) -> KnowledgeBase | None:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = ReleaseCache(app)
+    cache = app.extensions[EXTENSION_KEY] = ReleaseCache(app)
+    if not app.testing and app.config.get("PGX_WARM_RELEASE", True):
+        # Each gunicorn worker builds its app after fork: build the knowledge base now, before the
+        # worker accepts requests, so no first request waits for it. Best effort: a database not
+        # yet migrated or no release yet is simply looked for again on the first request.
+        with app.app_context():
+            cache.get()
+        cache.invalidate()
 
     @app.errorhandler(NoActiveRelease)
     def _no_release(exc: NoActiveRelease):

@@ -251,3 +251,25 @@ def test_pgx_tables_load_refuses_broken_tables_without_a_traceback(new_database_
 
     result = runner.invoke(pgx, ["tables", "load", str(tmp_path / "absent")])
     assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+def test_a_worker_builds_the_active_release_when_it_starts(new_database_url):
+    """Outside tests the app factory (run by each gunicorn worker) builds the knowledge base
+    before serving, so no first request waits for it; an unmigrated database does not stop it."""
+    from service import create_app
+    from service.releases import current_knowledge
+
+    url = new_database_url("sqlite")
+    loaded = build_service_app(url)
+    with loaded.test_request_context():
+        label = current_knowledge().release
+    loaded.extensions["pgx.db"].dispose()
+
+    worker = create_app({"PGX_DATABASE_URL": url})
+    cache = worker.extensions["pgx.releases"]
+    assert cache._kb is not None and cache._kb.release == label  # noqa: SLF001
+    worker.extensions["pgx.db"].dispose()
+
+    empty = create_app({"PGX_DATABASE_URL": new_database_url("sqlite")})  # not migrated: no error
+    assert empty.extensions["pgx.releases"]._kb is None  # noqa: SLF001
+    empty.extensions["pgx.db"].dispose()
