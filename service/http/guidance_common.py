@@ -62,7 +62,7 @@ class Interpreter:
 
     def guidance(self, drugs: list[str] | None, entries: list[GenotypeEntry],
                  results: list[GeneResult]) -> list[DrugGuidance]:
-        key = (None if drugs is None else tuple(drugs), tuple(sorted(_entry_key(e) for e in entries)))
+        key = (None if drugs is None else tuple(drugs), frozenset(_entry_key(e) for e in entries))
         out = self._guidance.get(key)
         if out is None:
             out = self.kb.guidance(drugs, results)
