@@ -112,11 +112,18 @@ def verify_cmd(file, public_key, previous_checkpoint) -> None:
 
     key = public_key
     if key is None:
-        from service.audit import get_state
+        # Next to the service: its configured (or development) signing key. Never make a new one
+        # here: a fresh key would only "explain" a failure. Elsewhere, pass --public-key.
+        from pathlib import Path
 
-        app = _app()
-        with app.app_context():
-            key = get_state().signer.public_key
+        from service.audit.keys import SIGNING_KEY_FILE, load_signer
+        from service.settings import Settings
+
+        settings = Settings()
+        key_file = settings.audit_signing_key_file or str(Path(settings.instance_dir) / SIGNING_KEY_FILE)
+        if not Path(key_file).is_file():
+            raise click.UsageError("no signing key on this host: pass --public-key (the log's public key, PEM)")
+        key = load_signer(key_file, settings.instance_dir).public_key
     report = verify_export(file, public_key=key, previous_checkpoint=previous_checkpoint)
     click.echo(report.summary())
     for finding in report.errors[1:]:
