@@ -50,7 +50,8 @@ class Interpreter:
     def __init__(self, kb):
         self.kb = kb
         self._genes: dict[tuple, GeneResult] = {}
-        self._guidance: dict[tuple, list[DrugGuidance]] = {}
+        self._guidance: dict[tuple, tuple[list[DrugGuidance], list[dict[str, Any]]]] = {}
+        self._gene_dicts: dict[tuple, dict[str, Any]] = {}
 
     def interpret(self, entry: GenotypeEntry) -> GeneResult:
         key = _entry_key(entry)
@@ -62,11 +63,27 @@ class Interpreter:
 
     def guidance(self, drugs: list[str] | None, entries: list[GenotypeEntry],
                  results: list[GeneResult]) -> list[DrugGuidance]:
+        return self._guidance_and_dicts(drugs, entries, results)[0]
+
+    def guidance_dicts(self, drugs: list[str] | None, entries: list[GenotypeEntry],
+                       results: list[GeneResult]) -> tuple[list[DrugGuidance], list[dict[str, Any]]]:
+        """The guidance and its response dicts, shared by every item with the same input (they
+        are never mutated), so a large batch holds each distinct answer once."""
+        return self._guidance_and_dicts(drugs, entries, results)
+
+    def _guidance_and_dicts(self, drugs, entries, results):
         key = (None if drugs is None else tuple(drugs), frozenset(_entry_key(e) for e in entries))
         out = self._guidance.get(key)
         if out is None:
-            out = self.kb.guidance(drugs, results)
-            self._guidance[key] = out
+            guidance = self.kb.guidance(drugs, results)
+            out = self._guidance[key] = (guidance, [guidance_dict(d) for d in guidance])
+        return out
+
+    def gene_dict(self, entry: GenotypeEntry) -> dict[str, Any]:
+        key = _entry_key(entry)
+        out = self._gene_dicts.get(key)
+        if out is None:
+            out = self._gene_dicts[key] = gene_result_dict(self.interpret(entry))
         return out
 
 
