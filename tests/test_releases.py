@@ -79,6 +79,25 @@ def test_the_database_holds_at_most_one_active_release(db):
         conn.execute(update(KnowledgeRelease.__table__).values(is_active=True))
 
 
+def test_concurrent_loads_of_the_same_tables_store_one_release(db):
+    labels, errors = [], []
+
+    def load():
+        try:
+            labels.append(store_release(db, _payload("7")))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(labels)) == 1 and len(labels) == 6
+    assert [r["label"] for r in list_releases(db)] == labels[:1]
+    assert active_label(db) == labels[0]
+
+
 def _tables_copy(tmp_path: Path, version: str) -> Path:
     target = tmp_path / f"tables-{version}"
     shutil.copytree(REFERENCE_TABLES, target)
