@@ -33,8 +33,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
@@ -236,8 +238,13 @@ def verify_export(
     public_key,
     previous_checkpoint=None,
     max_errors: int = 20,
+    jobs: int | None = None,
 ) -> VerifyReport:
-    """Verify an NDJSON export offline. `source`: a path, the whole text/bytes, or an iterable of lines."""
+    """Verify an NDJSON export offline. `source`: a path, the whole text/bytes, or an iterable of lines.
+
+    A file of 32 MiB or more is scanned by `jobs` processes (default: up to 4 CPUs), each over a
+    line-aligned byte range; the ranges are then stitched (links across them, order, digest).
+    """
     report = VerifyReport()
     errors = report.errors
 
@@ -263,16 +270,111 @@ def verify_export(
         if not _signature_ok(pub, prev_cp):
             fail(None, None, "the previous checkpoint's signature is not valid for this public key")
 
-    digest_update = hashlib.sha256().update
-    digest_holder = digest_update.__self__
+    prev_size = prev_cp["size"] if prev_cp is not None else -1
+    prev_head = prev_cp["head_hash"] if prev_cp is not None else None
+    chunks = _scan_all(source, prev_size, prev_head, max_errors, jobs)
+
+    # Stitch the chunks (one unless a large file is verified with several processes).
+    digest = hashlib.sha256()
+    offset = 0
+    records = 0
     prev_seq = 0
     prev_entry: str | None = None
     first_prev_hash: str | None = None
-    gaps: list[tuple[int, int, int]] = []  # (line, seq, expected seq)
-    prev_found: bool | None = None  # record at the previous checkpoint's seq: hash matched?
-    prev_size = prev_cp["size"] if prev_cp is not None else -1
+    gaps: list[tuple[int, int, int]] = []
+    prev_found: bool | None = None
     final: dict | None = None
     final_line = 0
+    lineno = 0
+    last_newline = True
+    for chunk in chunks:
+        if chunk.lines == 0:
+            continue
+        if final is not None:
+            fail(offset + 1, None, "content after the checkpoint line (appended or reordered lines)")
+        for line, seq, problem in chunk.findings:
+            fail(offset + line, seq, problem)
+        if chunk.records:
+            if records == 0:
+                report.first_seq = chunk.first_seq
+                first_prev_hash = chunk.first_prev_hash
+            else:  # the link between the last record of the previous chunk and this chunk's first
+                line, seq = offset + chunk.first_line, chunk.first_seq
+                if seq == prev_seq + 1:
+                    if chunk.first_prev_hash != prev_entry:
+                        fail(line, seq, f"prev_hash does not link to seq {prev_seq} (chain broken: inserted, replaced or reordered record)")
+                elif seq <= prev_seq:
+                    fail(line, seq, f"seq does not increase after seq {prev_seq} (reordered or inserted record)")
+                elif len(gaps) < 1000:
+                    gaps.append((line, seq, prev_seq + 1))
+            gaps.extend((offset + line, seq, expected) for line, seq, expected in chunk.gaps[: max(0, 1000 - len(gaps))])
+            records += chunk.records
+            prev_seq, prev_entry = chunk.last_seq, chunk.last_entry
+        if chunk.prev_found is not None:
+            prev_found = chunk.prev_found
+        if chunk.digest_lines is not None:
+            digest.update(chunk.digest_lines)
+        else:
+            digest = chunk.digest
+        if chunk.final is not None and final is None:
+            final, final_line = chunk.final, offset + chunk.final_line
+        lineno = offset + chunk.lines
+        last_newline = chunk.last_newline
+        offset += chunk.lines
+    report.records = records
+    report.last_seq = prev_seq if records else None
+
+    if lineno and not last_newline:
+        fail(lineno, None, "the file does not end with a newline (truncated)")
+    if final is None:
+        fail(lineno or None, None, "no checkpoint line at the end (export truncated)")
+        return report
+    _check_final(report, final, final_line, pub, digest.hexdigest(), gaps, prev_entry, first_prev_hash, fail)
+    if prev_cp is not None and report.checkpoint is not None:
+        _check_extends(report, prev_cp, prev_found, first_prev_hash, fail)
+    return report
+
+
+@dataclass
+class _Chunk:
+    """What one scan of consecutive lines found (line numbers relative to the chunk, from 1)."""
+
+    lines: int = 0
+    records: int = 0
+    first_seq: int | None = None
+    first_prev_hash: str | None = None
+    first_line: int = 0
+    last_seq: int = 0
+    last_entry: str | None = None
+    gaps: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    prev_found: bool | None = None
+    final: dict | None = None
+    final_line: int = 0
+    last_newline: bool = True
+    digest: object = None  # running SHA-256 (single chunk)
+    digest_lines: bytes | None = None  # or the "<seq>:<hash>\n" lines (one of several chunks)
+
+
+def _scan(lines, prev_size: int, prev_head: str | None, max_errors: int, keep_digest_lines: bool) -> _Chunk:
+    """Check every line on its own and each record's link to the previous one in this chunk."""
+    out = _Chunk()
+    findings = out.findings
+
+    def fail(line, seq, problem):
+        if len(findings) < max_errors:
+            findings.append((line, seq, problem))
+
+    parts: list[bytes] = []
+    if keep_digest_lines:
+        digest_update = parts.append
+    else:
+        out.digest = hashlib.sha256()
+        digest_update = out.digest.update
+    prev_seq = 0
+    prev_entry: str | None = None
+    gaps = out.gaps
+    final: dict | None = None
     last_newline = True
     lineno = 0
     records = 0
@@ -281,7 +383,7 @@ def verify_export(
     keyset = _RECORD_KEYSET
     version = FORMAT_VERSION
     dumps = canonical_bytes
-    for raw in _raw_lines(source):
+    for raw in lines:
         lineno += 1
         if raw[-1:] == b"\n":
             raw = raw[:-1]
@@ -301,7 +403,7 @@ def verify_export(
             continue
         seq = obj.get("seq")
         if seq is None and "checkpoint" in obj:
-            final, final_line = obj, lineno
+            final, out.final, out.final_line = obj, obj, lineno
             if _canonical_or_none(obj) != raw:
                 fail(lineno, None, "the checkpoint line is not in canonical form (edited)")
             continue
@@ -325,8 +427,7 @@ def verify_export(
             fail(lineno, seq, "entry_hash does not match the record's content (edited record)")
         prev_hash = obj.get("prev_hash")
         if records == 0:
-            report.first_seq = seq
-            first_prev_hash = prev_hash
+            out.first_seq, out.first_prev_hash, out.first_line = seq, prev_hash, lineno
             if seq == 1 and prev_hash != GENESIS_HASH:
                 fail(lineno, seq, "the first record's prev_hash is not the genesis hash")
         elif seq == prev_seq + 1:
@@ -337,25 +438,59 @@ def verify_export(
         elif len(gaps) < 1000:
             gaps.append((lineno, seq, prev_seq + 1))
         if seq == prev_size:
-            prev_found = entry == prev_cp["head_hash"]
-            if not prev_found:
+            out.prev_found = entry == prev_head
+            if not out.prev_found:
                 fail(lineno, seq, "entry_hash differs from the earlier checkpoint at this seq (history rewritten)")
         digest_update(b"%d:%s\n" % (seq, entry.encode("utf-8")))
         records += 1
         prev_seq, prev_entry = seq, entry
-    report.records = records
-    report.last_seq = prev_seq if records else None
-    digest = digest_holder
+    out.lines, out.records, out.last_seq, out.last_entry, out.last_newline = lineno, records, prev_seq, prev_entry, last_newline
+    if keep_digest_lines:
+        out.digest_lines = b"".join(parts)
+    return out
 
-    if lineno and not last_newline:
-        fail(lineno, None, "the file does not end with a newline (truncated)")
-    if final is None:
-        fail(lineno or None, None, "no checkpoint line at the end (export truncated)")
-        return report
-    _check_final(report, final, final_line, pub, digest.hexdigest(), gaps, prev_entry, first_prev_hash, fail)
-    if prev_cp is not None and report.checkpoint is not None:
-        _check_extends(report, prev_cp, prev_found, first_prev_hash, fail)
-    return report
+
+PARALLEL_MIN_BYTES = 32 << 20
+
+
+def _scan_range(path: str, start: int, end: int, prev_size: int, prev_head: str | None, max_errors: int) -> _Chunk:
+    def lines():
+        with open(path, "rb", buffering=1 << 20) as fh:
+            fh.seek(start)
+            pos = start
+            while pos < end:
+                raw = fh.readline()
+                if not raw:
+                    return
+                pos += len(raw)
+                yield raw
+
+    return _scan(lines(), prev_size, prev_head, max_errors, keep_digest_lines=True)
+
+
+def _scan_all(source, prev_size: int, prev_head: str | None, max_errors: int, jobs: int | None) -> list[_Chunk]:
+    """One chunk, or for a large file and jobs > 1, line-aligned byte ranges scanned in parallel."""
+    is_path = isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and not source.startswith("{"))
+    if jobs is None:
+        jobs = min(4, os.cpu_count() or 1)
+    if is_path and jobs > 1:
+        size = os.path.getsize(source)
+        if size >= PARALLEL_MIN_BYTES:
+            bounds = [0]
+            with open(source, "rb") as fh:
+                for k in range(1, jobs):
+                    fh.seek(max(bounds[-1], size * k // jobs))
+                    if fh.tell() > 0:
+                        fh.readline()  # to the start of the next line
+                    bounds.append(min(size, fh.tell()))
+            bounds.append(size)
+            ranges = [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+            if len(ranges) <= 1:
+                return [_scan(_raw_lines(source), prev_size, prev_head, max_errors, keep_digest_lines=False)]
+            with ProcessPoolExecutor(max_workers=len(ranges)) as pool:
+                futures = [pool.submit(_scan_range, str(source), a, b, prev_size, prev_head, max_errors) for a, b in ranges]
+                return [f.result() for f in futures]
+    return [_scan(_raw_lines(source), prev_size, prev_head, max_errors, keep_digest_lines=False)]
 
 
 def _check_final(report, final, line, pub, digest, gaps, last_entry, first_prev_hash, fail) -> None:
@@ -449,8 +584,11 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - thin CLI f
     parser.add_argument("export")
     parser.add_argument("--public-key", required=True)
     parser.add_argument("--previous-checkpoint")
+    parser.add_argument("--jobs", type=int)
     args = parser.parse_args(argv)
-    report = verify_export(args.export, public_key=args.public_key, previous_checkpoint=args.previous_checkpoint)
+    report = verify_export(
+        args.export, public_key=args.public_key, previous_checkpoint=args.previous_checkpoint, jobs=args.jobs
+    )
     print(report.summary())
     for finding in report.errors[1:]:
         print(f"  {finding}")

@@ -106,7 +106,9 @@ def export_cmd(since, until, actor, patient_ref, gene, drug, fmt, output) -> Non
               help="The log's Ed25519 public key (PEM); default: this host's configured signing key.")
 @click.option("--previous-checkpoint", type=click.Path(exists=True, dir_okay=False),
               help="An earlier checkpoint (or export) this one must extend.")
-def verify_cmd(file, public_key, previous_checkpoint) -> None:
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for a large file (default: up to 4 CPUs).")
+def verify_cmd(file, public_key, previous_checkpoint, jobs) -> None:
     """Verify an NDJSON export offline; exit 0 if valid, 1 if not (naming the record)."""
     from service.audit.verify import verify_export
 
@@ -124,7 +126,7 @@ def verify_cmd(file, public_key, previous_checkpoint) -> None:
         if not Path(key_file).is_file():
             raise click.UsageError("no signing key on this host: pass --public-key (the log's public key, PEM)")
         key = load_signer(key_file, settings.instance_dir).public_key
-    report = verify_export(file, public_key=key, previous_checkpoint=previous_checkpoint)
+    report = verify_export(file, public_key=key, previous_checkpoint=previous_checkpoint, jobs=jobs)
     click.echo(report.summary())
     for finding in report.errors[1:]:
         click.echo(f"  {finding}")

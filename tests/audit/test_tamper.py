@@ -187,3 +187,24 @@ def test_canonical_form_is_the_same_with_orjson_and_the_stdlib(value):
 
     normalized = normalize(value)
     assert canonical_bytes(normalized) == canonical_bytes_stdlib(normalized)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_parallel_verification_rejects_the_same_mutations(exported, data, tmp_path_factory, monkeypatch):
+    """Large files are verified by several processes over byte ranges: force that on a small file
+    (3 ranges) and check that mutations, wherever they fall relative to the range boundaries, are
+    still rejected and the untouched export accepted."""
+    import service.audit.verify as verify_mod
+
+    monkeypatch.setattr(verify_mod, "PARALLEL_MIN_BYTES", 0)
+    original, key = exported
+    path = tmp_path_factory.mktemp("par") / "export.ndjson"
+    path.write_bytes(original)
+    assert verify_export(path, public_key=key, jobs=3).ok
+    kind, mutated = data.draw(mutations(original))
+    if mutated == original:
+        return
+    path.write_bytes(mutated)
+    report = verify_export(path, public_key=key, jobs=3)
+    assert not report.ok, f"{kind} mutation accepted by the parallel verifier"
