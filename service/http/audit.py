@@ -7,6 +7,7 @@ byte is streamed; if that record cannot be written the auditor gets 503.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC
 
 from flask import Flask, Response, stream_with_context
@@ -20,12 +21,13 @@ from service.audit import init_app as init_audit
 from service.audit.export import FORMATS, MEDIA_TYPES, ExportFilters, iter_export, plan_export
 from service.audit.writer import to_utc_iso
 from service.auth import require_roles
-from service.errors import PROBLEM_MIME
+from service.errors import PROBLEM_MIME, ServiceUnavailable
 from service.extensions import get_api
 
 blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="The audit trail (auditor role)")
 
 ACTION = "GET /v1/audit/events"
+log = logging.getLogger(__name__)
 
 
 class AuditEventsQuerySchema(Schema):
@@ -96,34 +98,13 @@ class AuditEvents(MethodView):
         )
         db = get_db()
         state = get_state()
-        with db.write_transaction() as conn:
-            plan = plan_export(conn, filters, state=state)
-            (receipt,) = append_events(
-                conn,
-                [
-                    {
-                        "action": ACTION,
-                        "outcome": 200,
-                        "patient_ref": filters.patient_ref,
-                        "input": {
-                            "format": fmt,
-                            **{k: v for k, v in plan.filters_statement().items() if k != "patient_ref"},
-                            "patient_ref_given": bool(filters.patient_ref),
-                        },
-                        "result": {
-                            "first_seq": plan.first_seq,
-                            "last_seq": plan.last_seq,
-                            "checkpoint_size": plan.checkpoint["size"],
-                            "checkpoint_hash": plan.checkpoint["head_hash"],
-                        },
-                        "genes": [filters.gene] if filters.gene else [],
-                        "drugs": [filters.drug] if filters.drug else [],
-                        "release": None,
-                        "warnings": [],
-                    }
-                ],
-                state=state,
-            )
+        try:
+            receipt, plan = _plan_and_record(db, state, filters, fmt)
+        except ServiceUnavailable:
+            raise
+        except Exception as exc:  # database down, lock timeout, signing key unreadable: nothing exported
+            log.error("audit export could not start (%s); answering 503", type(exc).__name__)
+            raise ServiceUnavailable("The audit export could not be started; nothing was exported.") from None
         resp = Response(stream_with_context(iter_export(db, plan, fmt, state=state)), mimetype=MEDIA_TYPES[fmt])
         resp.headers["X-Audit-Id"] = receipt.audit_id
         resp.headers["X-Audit-Seq"] = str(receipt.seq)
@@ -131,6 +112,39 @@ class AuditEvents(MethodView):
         ext = {"ndjson": "ndjson", "csv": "csv", "fhir": "json"}[fmt]
         resp.headers["Content-Disposition"] = f'attachment; filename="audit-{plan.last_seq}.{ext}"'
         return resp
+
+
+def _plan_and_record(db, state, filters: ExportFilters, fmt: str):
+    """Fix the export's range, sign its checkpoint and record the export itself, in one transaction."""
+    with db.write_transaction() as conn:
+        plan = plan_export(conn, filters, state=state)
+        (receipt,) = append_events(
+            conn,
+            [
+                {
+                    "action": ACTION,
+                    "outcome": 200,
+                    "patient_ref": filters.patient_ref,
+                    "input": {
+                        "format": fmt,
+                        **{k: v for k, v in plan.filters_statement().items() if k != "patient_ref"},
+                        "patient_ref_given": bool(filters.patient_ref),
+                    },
+                    "result": {
+                        "first_seq": plan.first_seq,
+                        "last_seq": plan.last_seq,
+                        "checkpoint_size": plan.checkpoint["size"],
+                        "checkpoint_hash": plan.checkpoint["head_hash"],
+                    },
+                    "genes": [filters.gene] if filters.gene else [],
+                    "drugs": [filters.drug] if filters.drug else [],
+                    "release": None,
+                    "warnings": [],
+                }
+            ],
+            state=state,
+        )
+    return receipt, plan
 
 
 def init_app(app: Flask) -> None:

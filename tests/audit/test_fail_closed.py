@@ -111,3 +111,28 @@ def test_database_gone(served, backend):
                 conn.execute(text(f'ALTER DATABASE "{name}_gone" RENAME TO "{name}"'))
             admin.dispose()
     assert client.get("/v1/lookup", query_string=LOOKUP, headers=headers).status_code == 200
+
+
+def test_audit_export_fails_closed_when_it_cannot_record_itself(served, backend):
+    """The export is audited before a byte is streamed; a locked log means 503 and no records."""
+    from service.auth.clients import create_client
+
+    app, client, headers, url = served
+    with app.app_context():
+        _info, key = create_client(app, "auditor-fc", "auditor")
+    if backend == "sqlite":
+        holder = sqlite3.connect(make_url(url).database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        engine = create_engine(url)
+        holder = engine.connect()
+        holder.execute(text(f"SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK_KEY})"))
+    try:
+        resp = client.get("/v1/audit/events", headers={"Authorization": f"Bearer {key}"})
+    finally:
+        holder.rollback()
+        holder.close()
+        if backend != "sqlite":
+            engine.dispose()
+    assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
+    assert '"seq"' not in resp.get_data(as_text=True)
