@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from service.audit.export import ExportFilters, iter_export, plan_export  # noqa: E402
+from service.audit.verify import VerifyReport, verify_export  # noqa: E402
 from service.audit.writer import (
     GENOTYPE_ENDPOINTS,
     AuditState,
@@ -27,11 +29,16 @@ from service.audit.writer import (
 __all__ = [
     "GENOTYPE_ENDPOINTS",
     "AuditState",
+    "ExportFilters",
+    "VerifyReport",
     "Receipt",
     "append_events",
     "get_state",
     "init_app",
     "is_genotype_endpoint",
+    "iter_export",
+    "plan_export",
+    "verify_export",
     "make_checkpoint",
     "record_refusal",
     "sign_checkpoint",
