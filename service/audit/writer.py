@@ -325,7 +325,7 @@ def _refusal_input(status: int) -> tuple[dict, str | None, list[str], list[str]]
     data: dict[str, Any] = {"method": request.method, "path": request.path}
     genes = request.args.getlist("gene")
     drugs = request.args.getlist("drug")
-    patient_ref = request.headers.get("X-Patient-Ref") or None
+    patient_ref = request.headers.get("X-Patient-Ref") or request.args.get("patient_ref") or None
     if request.args:
         # Names only: a refused caller's genotype is not kept.
         data["query"] = sorted(set(request.args.keys()))

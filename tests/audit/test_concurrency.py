@@ -37,11 +37,9 @@ def test_concurrent_workers_and_clients(deployed):
     server.stop()
     assert not load.bad_acks
     assert load.errors == 0, load.errors
-    # Every lookup answered; the only refusal tolerated is a worker's first requests while it builds
-    # the knowledge release (service/releases.py answers them 503 no-active-release; no audit
-    # involved). The audit writer itself never refuses under this load.
-    assert set(load.refusals) <= {"503 no-active-release"}, load.refusals
-    assert load.statuses.get(200, 0) + sum(load.refusals.values()) == CLIENTS * 15
+    # Every lookup answered: the audit writer never refuses under this load (SQLite waits on
+    # BEGIN IMMEDIATE, PostgreSQL on the advisory lock, well within the lock timeout).
+    assert load.refusals == {} and load.statuses == {200: CLIENTS * 15}, (load.refusals, load.statuses)
     problems, report = check_log(url, tmp_path / "var", warm.acks + load.acks)
     assert problems == [], problems[:10]
     total = len(warm.acks) + len(load.acks)

@@ -58,6 +58,8 @@ def test_lookup_receipt_is_in_the_exported_verified_log(app, client, auth):
 def test_refusals_are_audited_without_the_key(app, client, auth):
     before = _records(_export(client, auth).get_data(as_text=True))[-1]["seq"]
     assert client.get("/v1/lookup", query_string={"gene": "CYP2D6", "diplotype": "*1/*1"}).status_code == 401
+    q401 = client.get("/v1/lookup", query_string={"gene": "CYP2D6", "diplotype": "*1/*1", "patient_ref": "MRN-q401"})
+    assert q401.status_code == 401
     bad_key = "pgx_0123456789ab_" + "x" * 43
     r401 = client.get("/v1/audit/events", headers={"Authorization": f"Bearer {bad_key}"})
     assert r401.status_code == 401
@@ -71,6 +73,8 @@ def test_refusals_are_audited_without_the_key(app, client, auth):
     assert ("GET /v1/lookup", 401, "anonymous") in outcomes
     assert ("GET /v1/audit/events", 401, "key:0123456789ab") in outcomes
     assert any(a == "GET /v1/audit/events" and o == 403 for a, o, _ in outcomes)
+    assert get_state(app).pseudonymize("MRN-q401") in {r["patient_ref"] for r in new if r["outcome"] == 401}
+    assert "MRN-q401" not in text and "*1/*1" not in text  # a refused caller's genotype is not kept
     (ref,) = [r for r in new if r["outcome"] == 422]
     assert ref["patient_ref"] == get_state(app).pseudonymize("MRN-422")
     assert bad_key[17:] not in text and "x" * 43 not in text
