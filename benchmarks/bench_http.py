@@ -182,6 +182,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+SERVER_PIDS: dict[str, int] = {}
+RATELIMIT_STORAGE = ["memory://"]
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: str) -> tuple[str, int, float] | None:
+    """(comm, ppid, cpu seconds) of a process, from /proc."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1:raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2:].split()
+    return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_seconds(master_pid: int | None) -> dict[str, float]:
+    """CPU time used so far by the server (master + workers) and by all PostgreSQL processes."""
+    app = pg = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        st = _stat(entry)
+        if st is None:
+            continue
+        comm, ppid, cpu = st
+        if master_pid is not None and (int(entry) == master_pid or ppid == master_pid):
+            app += cpu
+        elif comm.startswith("postgres"):
+            pg += cpu
+    return {"app": app, "pg": pg}
+
+
 @contextmanager
 def server(env: dict[str, str], workdir: Path, workers: int, threads: int,
            extra_env: dict[str, str] | None = None) -> Iterator[str]:
@@ -194,6 +227,7 @@ def server(env: dict[str, str], workdir: Path, workers: int, threads: int,
         PGX_LOG_LEVEL="warning",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         PGX_MAX_REQUESTS="0",  # no worker recycling in the middle of a measurement
+        PGX_RATELIMIT_STORAGE_URI=RATELIMIT_STORAGE[0],
     )
     run_env.update(extra_env or {})
     log = open(workdir / f"server-{port}.log", "wb")  # noqa: SIM115 - closed below
@@ -202,6 +236,7 @@ def server(env: dict[str, str], workdir: Path, workers: int, threads: int,
         env=run_env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -267,6 +302,17 @@ def wrk(base: str, path: str, *, connections: int, duration: float, paths_file: 
     return data
 
 
+def measured_wrk(base: str, path: str, **kwargs) -> dict:
+    """wrk, plus the server's and PostgreSQL's CPU time per request during the run."""
+    before = cpu_seconds(SERVER_PIDS.get(base))
+    data = wrk(base, path, **kwargs)
+    after = cpu_seconds(SERVER_PIDS.get(base))
+    n = max(1, data["requests"])
+    data["app_cpu_ms"] = (after["app"] - before["app"]) / n * 1000
+    data["pg_cpu_ms"] = (after["pg"] - before["pg"]) / n * 1000
+    return data
+
+
 def scrape(base: str) -> dict[str, float]:
     text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
     values: dict[str, float] = {}
@@ -298,7 +344,9 @@ def audit_figures(before: dict[str, float], after: dict[str, float], wall_s: flo
     out = {"audit_writes": count, "lookup_server_ms": (req_s / req_n * 1000) if req_n else float("nan")}
     if count:
         out["audit_mean_ms"] = total / count * 1000
-        out["audit_busy_share"] = total / wall_s  # >= ~1.0: the serialized audit section is saturated
+        # Time-average of requests inside an audit write (holding the lock or waiting for it):
+        # above 1 means a queue forms at the writer lock.
+        out["audit_busy_share"] = total / wall_s
         out["audit_share_of_request"] = (total / req_s) if req_s else float("nan")
     return out
 
@@ -313,10 +361,11 @@ def lookup_vs_healthz(base: str, key: str, workdir: Path, *, connections: int, d
     wrk(base, "/healthz", connections=connections, duration=2)
     health, lookup, audit = [], [], []
     for _ in range(runs):
-        health.append(wrk(base, "/healthz", connections=connections, duration=duration))
+        health.append(measured_wrk(base, "/healthz", connections=connections, duration=duration))
         before = scrape(base)
         started = time.monotonic()
-        lookup.append(wrk(base, "/v1/lookup", connections=connections, duration=duration, paths_file=paths, auth=auth))
+        lookup.append(measured_wrk(base, "/v1/lookup", connections=connections, duration=duration, paths_file=paths,
+                                   auth=auth))
         audit.append(audit_figures(before, scrape(base), time.monotonic() - started))
     return {"healthz": health, "lookup": lookup, "audit": audit}
 
@@ -375,7 +424,8 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
     with fresh_database(backend, args.pg_url, workdir) as url:
         env, key = prepare(url, workdir)
         print(f"\n## {backend}: workers={args.workers} threads={args.threads}, {args.connections} connections, "
-              f"{args.runs} x {args.duration:g}s runs", flush=True)
+              f"{args.runs} x {args.duration:g}s runs, rate-limit storage {args.ratelimit_storage}; "
+              f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
 
         with server(env, workdir, args.workers, args.threads) as base:
             res = lookup_vs_healthz(base, key, workdir, connections=args.connections, duration=args.duration,
@@ -386,17 +436,18 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
         h, lk = res["healthz"], res["lookup"]
         ratio = median_of(lk, "rps") / median_of(h, "rps")
         out["ratio"] = ratio
-        print("\n| endpoint | req/s (runs) | median req/s | p50 ms | p99 ms | errors |")
-        print("|---|---|---|---|---|---|")
+        print("\n| endpoint | req/s (runs) | median req/s | p50 ms | p99 ms | errors | app CPU ms/req | PG CPU ms/req |")
+        print("|---|---|---|---|---|---|---|---|")
         for name, runs in (("GET /healthz", h), ("GET /v1/lookup (audited)", lk)):
             print(f"| {name} | {' / '.join(fmt(r['rps'], 0) for r in runs)} | {fmt(median_of(runs, 'rps'), 0)} | "
                   f"{fmt(median_of(runs, 'p50_ms'), 2)} | {fmt(median_of(runs, 'p99_ms'), 2)} | "
-                  f"{sum(r['errors'] for r in runs)} |")
+                  f"{sum(r['errors'] for r in runs)} | {fmt(median_of(runs, 'app_cpu_ms'), 2)} | "
+                  f"{fmt(median_of(runs, 'pg_cpu_ms'), 2) if backend == 'postgresql' else '-'} |")
         a = res["audit"]
         print(f"\nlookup/healthz ratio: {ratio:.2f} (goal >= 0.5); lookup p99 {fmt(median_of(lk, 'p99_ms'), 2)} ms "
               f"(goal <= 50)")
-        print(f"audit write: mean {fmt(median_of(a, 'audit_mean_ms'), 3)} ms; busy share of wall time "
-              f"{fmt(median_of(a, 'audit_busy_share'), 2)}; share of server time per lookup "
+        print(f"audit write (lock wait + insert + commit): mean {fmt(median_of(a, 'audit_mean_ms'), 3)} ms; "
+              f"requests inside it on average {fmt(median_of(a, 'audit_busy_share'), 2)}; share of server time per lookup "
               f"{fmt(median_of(a, 'audit_share_of_request'), 2)} (server time per lookup "
               f"{fmt(median_of(a, 'lookup_server_ms'), 2)} ms)")
         if "batch" in out:
@@ -407,18 +458,19 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
 
         if not args.skip_scaling:
             out["scaling"] = {}
-            print("\n| workers | threads | lookup req/s | p50 ms | p99 ms | audit mean ms | audit busy share |")
-            print("|---|---|---|---|---|---|---|")
+            print("\n| workers | threads | lookup req/s | p50 ms | p99 ms | audit write mean ms | in audit write (avg) | app CPU ms/req |")
+            print("|---|---|---|---|---|---|---|---|")
             for workers in args.scaling:
                 with server(env, workdir, workers, args.threads) as base:
                     r, au = _measure_lookup(base, key, workdir, args)
                 out["scaling"][workers] = {"wrk": r, "audit": au}
                 print(f"| {workers} | {args.threads} | {fmt(r['rps'], 0)} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | "
-                      f"{fmt(au.get('audit_mean_ms', float('nan')), 3)} | {fmt(au.get('audit_busy_share', float('nan')), 2)} |")
+                      f"{fmt(au.get('audit_mean_ms', float('nan')), 3)} | {fmt(au.get('audit_busy_share', float('nan')), 2)} | "
+                      f"{fmt(r['app_cpu_ms'], 2)} |")
 
         if backend == "sqlite" and not args.skip_sync:
             out["sqlite_synchronous"] = {}
-            print("\n| SQLite synchronous | lookup req/s | p99 ms | audit write mean ms | audit busy share |")
+            print("\n| SQLite synchronous | lookup req/s | p99 ms | audit write mean ms | in audit write (avg) |")
             print("|---|---|---|---|---|")
             for mode in ("FULL", "NORMAL"):
                 with server(env, workdir, args.workers, args.threads, {"PGX_SQLITE_SYNCHRONOUS": mode}) as base:
@@ -428,7 +480,7 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
                       f"{fmt(au.get('audit_mean_ms', float('nan')), 3)} | {fmt(au.get('audit_busy_share', float('nan')), 2)} |")
         if backend == "postgresql" and not args.skip_sync:
             out["pg_synchronous_commit"] = {}
-            print("\n| PostgreSQL synchronous_commit (diagnostic) | lookup req/s | p99 ms | audit write mean ms | audit busy share |")
+            print("\n| PostgreSQL synchronous_commit (diagnostic) | lookup req/s | p99 ms | audit write mean ms | in audit write (avg) |")
             print("|---|---|---|---|---|")
             for mode in ("on", "off"):
                 _set_database_option(url, "synchronous_commit", mode)
@@ -445,8 +497,8 @@ def _measure_lookup(base: str, key: str, workdir: Path, args) -> tuple[dict, dic
     paths = write_paths(workdir, lookup_paths())
     wrk(base, "/v1/lookup", connections=args.connections, duration=2, paths_file=paths, auth=f"Bearer {key}")
     before, started = scrape(base), time.monotonic()
-    r = wrk(base, "/v1/lookup", connections=args.connections, duration=args.duration, paths_file=paths,
-            auth=f"Bearer {key}")
+    r = measured_wrk(base, "/v1/lookup", connections=args.connections, duration=args.duration, paths_file=paths,
+                     auth=f"Bearer {key}")
     return r, audit_figures(before, scrape(base), time.monotonic() - started)
 
 
@@ -482,9 +534,12 @@ def main() -> None:
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-sync", action="store_true")
+    parser.add_argument("--ratelimit-storage", default="memory://",
+                        help="PGX_RATELIMIT_STORAGE_URI for the server (e.g. redis://127.0.0.1:6379/15)")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
     args.scaling = [int(x) for x in args.scaling.split(",") if x.strip()]
+    RATELIMIT_STORAGE[0] = args.ratelimit_storage
 
     ensure_wrk()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
