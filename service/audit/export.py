@@ -366,3 +366,43 @@ def iter_export(
     if fmt == "fhir":
         return iter_fhir(db, plan)
     raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+def plan_and_record_export(db, state: AuditState, filters: ExportFilters, fmt: str, *, action: str, **identity):
+    """Fix the export's range, sign its checkpoint and record the export itself, in one transaction.
+
+    Used by the HTTP export and by `pgx audit export`; `identity` (actor, role) is given by the CLI,
+    the HTTP view takes it from the request.
+    """
+    from service.audit.writer import append_events
+
+    with db.write_transaction() as conn:
+        plan = plan_export(conn, filters, state=state)
+        (receipt,) = append_events(
+            conn,
+            [
+                {
+                    "action": action,
+                    "outcome": 200,
+                    **identity,
+                    "patient_ref": filters.patient_ref,
+                    "input": {
+                        "format": fmt,
+                        **{k: v for k, v in plan.filters_statement().items() if k != "patient_ref"},
+                        "patient_ref_given": bool(filters.patient_ref),
+                    },
+                    "result": {
+                        "first_seq": plan.first_seq,
+                        "last_seq": plan.last_seq,
+                        "checkpoint_size": plan.checkpoint["size"],
+                        "checkpoint_hash": plan.checkpoint["head_hash"],
+                    },
+                    "genes": [filters.gene] if filters.gene else [],
+                    "drugs": [filters.drug] if filters.drug else [],
+                    "release": None,
+                    "warnings": [],
+                }
+            ],
+            state=state,
+        )
+    return receipt, plan

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from service.audit.export import FORMATS, ExportFilters, iter_export, plan_export
+from service.audit.export import FORMATS, ExportFilters, iter_export, plan_and_record_export
 
 
 def _app():
@@ -45,7 +45,7 @@ def command() -> None:
 def export_cmd(since, until, actor, patient_ref, gene, drug, fmt, output) -> None:
     """Export the audit trail (NDJSON ends with a signed checkpoint line)."""
     from service.app import get_db
-    from service.audit import append_events, get_state
+    from service.audit import get_state
 
     app = _app()
     filters = ExportFilters(since, until, actor, patient_ref, gene, drug)
@@ -55,35 +55,9 @@ def export_cmd(since, until, actor, patient_ref, gene, drug, fmt, output) -> Non
         raise click.BadParameter(f"not an ISO 8601 time ({exc})") from None
     with app.app_context():
         db, state = get_db(), get_state()
-        with db.write_transaction() as conn:
-            plan = plan_export(conn, filters, state=state)
-            (receipt,) = append_events(
-                conn,
-                [
-                    {
-                        "action": "pgx audit export",
-                        "outcome": 200,
-                        "actor": _cli_actor(),
-                        "role": "admin",
-                        "patient_ref": filters.patient_ref,
-                        "input": {
-                            "format": fmt,
-                            **{k: v for k, v in plan.filters_statement().items() if k != "patient_ref"},
-                            "patient_ref_given": bool(filters.patient_ref),
-                        },
-                        "result": {
-                            "first_seq": plan.first_seq,
-                            "last_seq": plan.last_seq,
-                            "checkpoint_size": plan.checkpoint["size"],
-                        },
-                        "genes": [filters.gene] if filters.gene else [],
-                        "drugs": [filters.drug] if filters.drug else [],
-                        "release": None,
-                        "warnings": [],
-                    }
-                ],
-                state=state,
-            )
+        receipt, plan = plan_and_record_export(
+            db, state, filters, fmt, action="pgx audit export", actor=_cli_actor(), role="admin"
+        )
         out = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
         try:
             for chunk in iter_export(db, plan, fmt, state=state):

@@ -16,9 +16,9 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from service.app import get_db
-from service.audit import append_events, get_state
+from service.audit import get_state
 from service.audit import init_app as init_audit
-from service.audit.export import FORMATS, MEDIA_TYPES, ExportFilters, iter_export, plan_export
+from service.audit.export import FORMATS, MEDIA_TYPES, ExportFilters, iter_export, plan_and_record_export
 from service.audit.writer import to_utc_iso
 from service.auth import require_roles
 from service.errors import PROBLEM_MIME, ServiceUnavailable
@@ -99,7 +99,7 @@ class AuditEvents(MethodView):
         db = get_db()
         state = get_state()
         try:
-            receipt, plan = _plan_and_record(db, state, filters, fmt)
+            receipt, plan = plan_and_record_export(db, state, filters, fmt, action=ACTION)
         except ServiceUnavailable:
             raise
         except Exception as exc:  # database down, lock timeout, signing key unreadable: nothing exported
@@ -112,39 +112,6 @@ class AuditEvents(MethodView):
         ext = {"ndjson": "ndjson", "csv": "csv", "fhir": "json"}[fmt]
         resp.headers["Content-Disposition"] = f'attachment; filename="audit-{plan.last_seq}.{ext}"'
         return resp
-
-
-def _plan_and_record(db, state, filters: ExportFilters, fmt: str):
-    """Fix the export's range, sign its checkpoint and record the export itself, in one transaction."""
-    with db.write_transaction() as conn:
-        plan = plan_export(conn, filters, state=state)
-        (receipt,) = append_events(
-            conn,
-            [
-                {
-                    "action": ACTION,
-                    "outcome": 200,
-                    "patient_ref": filters.patient_ref,
-                    "input": {
-                        "format": fmt,
-                        **{k: v for k, v in plan.filters_statement().items() if k != "patient_ref"},
-                        "patient_ref_given": bool(filters.patient_ref),
-                    },
-                    "result": {
-                        "first_seq": plan.first_seq,
-                        "last_seq": plan.last_seq,
-                        "checkpoint_size": plan.checkpoint["size"],
-                        "checkpoint_hash": plan.checkpoint["head_hash"],
-                    },
-                    "genes": [filters.gene] if filters.gene else [],
-                    "drugs": [filters.drug] if filters.drug else [],
-                    "release": None,
-                    "warnings": [],
-                }
-            ],
-            state=state,
-        )
-    return receipt, plan
 
 
 def init_app(app: Flask) -> None:
