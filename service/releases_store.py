@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy import text as sa_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, Database
+from service.db import Base, Database, as_utc, utcnow
 from service.pgx.knowledge import canonical_json, release_digest, release_label
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,6 @@ class ReleaseNotFound(LookupError):
     pass
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back naive; they were written in UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def manifest_summary(payload: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +100,7 @@ def store_release(db: Database, payload: dict[str, Any], *, activate: bool = Tru
         try:
             with db.write_transaction() as conn:
                 existing = conn.execute(select(_T.c.label).where(_T.c.digest == digest)).scalar_one_or_none()
-                now = _utcnow()
+                now = utcnow()
                 if existing is None:
                     conn.execute(
                         _T.insert().values(
@@ -138,7 +129,7 @@ def store_release(db: Database, payload: dict[str, Any], *, activate: bool = Tru
 def activate_release(db: Database, label: str) -> None:
     """Make `label` the active release (raises ReleaseNotFound)."""
     with db.write_transaction() as conn:
-        _activate(conn, label, _utcnow())
+        _activate(conn, label, utcnow())
 
 
 def list_releases(db: Database) -> list[dict[str, Any]]:
@@ -159,8 +150,8 @@ def list_releases(db: Database) -> list[dict[str, Any]]:
             "label": r.label,
             "digest": r.digest,
             "manifest": json.loads(r.manifest),
-            "created_at": _as_utc(r.created_at),
-            "activated_at": _as_utc(r.activated_at),
+            "created_at": as_utc(r.created_at),
+            "activated_at": as_utc(r.activated_at),
             "is_active": bool(r.is_active),
             "note": r.note,
         }

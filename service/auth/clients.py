@@ -25,14 +25,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Flask, current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.auth.models import ApiClient
-from service.db import Database
+from service.db import Database, as_utc, utcnow
 
 ROLES = ("pharmacy", "clinician", "auditor", "admin")
 KEY_PREFIX = "pgx"
@@ -82,14 +82,6 @@ class ClientInfo:
         }
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _info(row) -> ClientInfo:
@@ -98,8 +90,8 @@ def _info(row) -> ClientInfo:
         name=row.name,
         role=row.role,
         key_id=row.key_id,
-        created_at=_as_utc(row.created_at),
-        revoked_at=_as_utc(row.revoked_at),
+        created_at=as_utc(row.created_at),
+        revoked_at=as_utc(row.revoked_at),
         rotated_from=row.rotated_from,
     )
 
@@ -192,7 +184,7 @@ def _cache(app: Flask | Database) -> _Cache:
 
 def _insert(conn, name: str, role: str, rotated_from: int | None) -> tuple[ClientInfo, str]:
     key_id, key = _new_key()
-    now = _utcnow()
+    now = utcnow()
     result = conn.execute(
         _T.insert().values(
             key_id=key_id,
@@ -252,7 +244,7 @@ def _active_row(conn, name: str):
 def revoke_client(app: Flask | Database | None, name: str) -> ClientInfo:
     """Revoke the active key of a client; the row stays (audit records name it)."""
     app = _app(app)
-    now = _utcnow()
+    now = utcnow()
     with _db(app).write_transaction() as conn:
         row = _active_row(conn, name)
         conn.execute(update(_T).where(_T.c.id == row.id).values(revoked_at=now))
@@ -264,7 +256,7 @@ def revoke_client(app: Flask | Database | None, name: str) -> ClientInfo:
 def rotate_client(app: Flask | Database | None, name: str) -> tuple[ClientInfo, str]:
     """A new key for the client (same name and role); the old key is revoked in the same transaction."""
     app = _app(app)
-    now = _utcnow()
+    now = utcnow()
     with _db(app).write_transaction() as conn:
         row = _active_row(conn, name)
         conn.execute(update(_T).where(_T.c.id == row.id).values(revoked_at=now))
