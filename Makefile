@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,redis]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,10 +27,14 @@ run: tables
 	$(BIN)/pgx clients bootstrap
 	$(BIN)/pgx serve --bind 127.0.0.1:$(PORT)
 
-# The whole suite: SQLite always; PostgreSQL too when PGX_TEST_POSTGRES_URL names a reachable server.
+# The whole suite: lint, the CPIC conformance runs (printed gene by gene and drug by drug; they
+# skip, saying why, without ../shared), then pytest on SQLite and, when PGX_TEST_POSTGRES_URL names
+# a reachable server, on PostgreSQL too.
 test: $(STAMP)
 	$(BIN)/ruff check service tests scripts tools benchmarks migrations
 	$(BIN)/bandit -q -r service -ll
+	$(BIN)/python scripts/conformance_phenotypes.py
+	$(BIN)/python scripts/conformance_recommendations.py --adapter http
 	$(BIN)/pytest -q
 
 conformance: $(STAMP)
