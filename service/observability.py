@@ -97,14 +97,14 @@ def _label(value: Any) -> str:
     return text if _LABEL_RE.match(text) else _OTHER
 
 
-def observe_gene_result(gene: str | None, category: str | None) -> None:
-    """Count one gene result (call once per gene result answered)."""
-    GENE_RESULTS.labels(gene=_label(gene), category=_label(category)).inc()
+def observe_gene_result(gene: str | None, category: str | None, count: int = 1) -> None:
+    """Count gene results answered (`count` of them with this gene and category)."""
+    GENE_RESULTS.labels(gene=_label(gene), category=_label(category)).inc(count)
 
 
-def observe_guidance(drug: str | None, direction: str | None) -> None:
-    """Count one drug guidance (call once per guidance object answered)."""
-    DRUG_GUIDANCE.labels(drug=_label(drug), direction=_label(direction)).inc()
+def observe_guidance(drug: str | None, direction: str | None, count: int = 1) -> None:
+    """Count drug guidance objects answered (`count` of them with this drug and direction)."""
+    DRUG_GUIDANCE.labels(drug=_label(drug), direction=_label(direction)).inc(count)
 
 
 def observe_audit_write(seconds: float) -> None:

@@ -179,87 +179,116 @@ def _lock_and_read_head(conn: Connection) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def append_events(conn: Connection, events: list[dict], *, state: AuditState | None = None) -> list[Receipt]:
+def prepare_events(events: list[dict], *, state: AuditState | None = None,
+                   ident: dict[str, Any] | None = None) -> list[dict]:
+    """Everything of each record that does not depend on the chain head, done without the lock:
+    identity (from the current request unless given), names, pseudonymized patient_ref, the
+    normalized input/result/warnings, and the record's audit_id. Raises on bad events."""
+    state = state or get_state()
+    if ident is None:
+        ident = request_identity()
+    prepared = []
+    for ev in events:
+        genes = _names(ev.get("genes"), upper=True)
+        drugs = _names(ev.get("drugs"), upper=False)
+        prepared.append(
+            {
+                "audit_id": str(uuid.uuid4()),
+                "actor": str(ev.get("actor") or ident.get("actor") or "anonymous"),
+                "role": ev.get("role", ident.get("role")),
+                "action": str(ev["action"]),
+                "outcome": int(ev["outcome"]),
+                "purpose": ev.get("purpose"),
+                "patient_ref": state.pseudonymize(ev.get("patient_ref")),
+                "input": normalize(ev.get("input")),
+                "result": normalize(ev.get("result")),
+                "genes": genes,
+                "drugs": drugs,
+                "release": ev.get("release"),
+                "request_id": ev.get("request_id", ident.get("request_id")),
+                "source_addr": ev.get("source_addr", ident.get("source_addr")),
+                "warnings": normalize(list(ev.get("warnings") or [])),
+            }
+        )
+    return prepared
+
+
+def append_prepared(conn: Connection, prepared: list[dict], *, state: AuditState | None = None) -> list[Receipt]:
+    """Append records made by `prepare_events` inside the caller's write transaction: take the
+    writer lock, read the head, give each its seq / recorded / prev_hash / entry_hash, insert,
+    and checkpoint when due. Only this part runs under the lock. Raises on any failure."""
+    if not prepared:
+        return []
+    state = state or get_state()
+    seq, prev = _lock_and_read_head(conn)
+    recorded = utc_now_iso()  # taken under the lock: non-decreasing along seq
+    rows = []
+    receipts = []
+    for p in prepared:
+        seq += 1
+        body = {
+            "v": FORMAT_VERSION,
+            "seq": seq,
+            "recorded": recorded,
+            **p,
+            "prev_hash": prev,
+        }
+        canon = canonical_text(body)
+        entry = hashlib.sha256(canon.encode("utf-8")).hexdigest()
+        rows.append(
+            {
+                **p,
+                "seq": seq,
+                "recorded": recorded,
+                "genes": _joined(p["genes"]),
+                "drugs": _joined(p["drugs"]),
+                "prev_hash": prev,
+                "entry_hash": entry,
+                "canonical": canon,
+            }
+        )
+        receipts.append(Receipt(p["audit_id"], seq, entry))
+        prev = entry
+    conn.execute(insert(audit_event), rows)
+    every = state.checkpoint_every
+    first = receipts[0].seq
+    if every and (seq // every) > ((first - 1) // every):
+        insert_checkpoint(conn, state, seq, prev)
+    return receipts
+
+
+def log_write_failure(exc: BaseException) -> None:
+    # Never the record's content: it is PHI.
+    log.error(
+        "audit trail write failed; answering 503",
+        extra={"error": type(exc).__name__, "request_id": getattr(g, "request_id", None) if has_request_context() else None},
+    )
+
+
+def append_events(conn: Connection, events: list[dict], *, state: AuditState | None = None,
+                  prepared: bool = False) -> list[Receipt]:
     """Append `events` to the chain inside the caller's write transaction; one Receipt each.
 
     Event keys: action (str), outcome (int), patient_ref (raw or None), input, result, release,
     warnings (list), purpose, genes, drugs; optionally actor, role, request_id, source_addr
     (default: from the request context). Raises ServiceUnavailable on any failure.
+
+    `prepared=True`: `events` come from `prepare_events` already (the HTTP group commit, which
+    hands each request its own receipts itself); they are appended as they are, and the current
+    request's `g.audit_receipts` is left alone (the records may be other requests').
     """
     if not events:
         return []
     try:
         state = state or get_state()
-        ident = request_identity()
-        prepared = []
-        for ev in events:
-            genes = _names(ev.get("genes"), upper=True)
-            drugs = _names(ev.get("drugs"), upper=False)
-            prepared.append(
-                {
-                    "actor": str(ev.get("actor") or ident.get("actor") or "anonymous"),
-                    "role": ev.get("role", ident.get("role")),
-                    "action": str(ev["action"]),
-                    "outcome": int(ev["outcome"]),
-                    "purpose": ev.get("purpose"),
-                    "patient_ref": state.pseudonymize(ev.get("patient_ref")),
-                    "input": normalize(ev.get("input")),
-                    "result": normalize(ev.get("result")),
-                    "genes": genes,
-                    "drugs": drugs,
-                    "release": ev.get("release"),
-                    "request_id": ev.get("request_id", ident.get("request_id")),
-                    "source_addr": ev.get("source_addr", ident.get("source_addr")),
-                    "warnings": normalize(list(ev.get("warnings") or [])),
-                }
-            )
-        seq, prev = _lock_and_read_head(conn)
-        recorded = utc_now_iso()  # taken under the lock: non-decreasing along seq
-        rows = []
-        receipts = []
-        for p in prepared:
-            seq += 1
-            audit_id = str(uuid.uuid4())
-            body = {
-                "v": FORMAT_VERSION,
-                "seq": seq,
-                "audit_id": audit_id,
-                "recorded": recorded,
-                **p,
-                "prev_hash": prev,
-            }
-            canon = canonical_text(body)
-            entry = hashlib.sha256(canon.encode("utf-8")).hexdigest()
-            rows.append(
-                {
-                    **p,
-                    "seq": seq,
-                    "audit_id": audit_id,
-                    "recorded": recorded,
-                    "genes": _joined(p["genes"]),
-                    "drugs": _joined(p["drugs"]),
-                    "prev_hash": prev,
-                    "entry_hash": entry,
-                    "canonical": canon,
-                }
-            )
-            receipts.append(Receipt(audit_id, seq, entry))
-            prev = entry
-        conn.execute(insert(audit_event), rows)
-        every = state.checkpoint_every
-        first = receipts[0].seq
-        if every and (seq // every) > ((first - 1) // every):
-            insert_checkpoint(conn, state, seq, prev)
+        records = events if prepared else prepare_events(events, state=state)
+        receipts = append_prepared(conn, records, state=state)
     except ServiceUnavailable:
         raise
     except Exception as exc:
-        # Never the record's content: it is PHI.
-        log.error(
-            "audit trail write failed; answering 503",
-            extra={"error": type(exc).__name__, "request_id": getattr(g, "request_id", None) if has_request_context() else None},
-        )
+        log_write_failure(exc)
         raise ServiceUnavailable() from exc
-    if has_request_context():
+    if not prepared and has_request_context():
         g.setdefault("audit_receipts", []).extend(receipts)
     return receipts
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from flask import request
+from flask import current_app, g, request
 
 from service.errors import ServiceUnavailable
+from service.observability import observe_audit_write, observe_gene_result, observe_guidance
 from service.pgx.results import DrugGuidance, GeneResult, GenotypeEntry
 
 log = logging.getLogger(__name__)
@@ -245,25 +248,154 @@ def make_event(
     }
 
 
-def write_audit(events: list[dict[str, Any]]) -> list[Any]:
-    """Append the events in one write transaction and return their receipts; fail closed."""
-    from service.app import get_db
+class _Waiter:
+    """One request's prepared records waiting for a group commit."""
 
+    __slots__ = ("prepared", "done", "receipts", "error")
+
+    def __init__(self, prepared: list[dict[str, Any]]):
+        self.prepared = prepared
+        self.done = False
+        self.receipts: list[Any] | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommitter:
+    """Audit group commit, per app and process (leader/follower).
+
+    Each request prepares its records in its own thread (identity, pseudonym, normalized JSON,
+    audit_id: `service.audit.writer.prepare_events`) and queues them. Whichever request thread
+    then holds `_commit_lock` drains the queue (up to MAX_GROUP records, whole requests only) and
+    appends everything drained in ONE write transaction (one writer lock, one commit) with
+    contiguous seqs, then marks each waiter done with its own receipts. A waiter whose records
+    were taken by another leader finds itself done when it gets the lock; one that arrived too
+    late becomes the next leader. So:
+    - a request returns only after the transaction holding its records committed;
+    - if that transaction fails, every request in it gets the error (503, fail closed);
+    - seqs stay gapless (the chain head is read under the database writer lock as before).
+    """
+
+    MAX_GROUP = 256
+
+    def __init__(self, db, state):
+        self.db = db
+        self.state = state
+        self._pending: list[_Waiter] = []
+        self._pending_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
+
+    def commit(self, prepared: list[dict[str, Any]]) -> list[Any]:
+        waiter = _Waiter(prepared)
+        with self._pending_lock:
+            self._pending.append(waiter)
+        while True:
+            with self._commit_lock:
+                if waiter.done:
+                    break
+                self._lead()
+        if waiter.error is not None:
+            raise ServiceUnavailable() from None  # a fresh one per request (the leader logged it)
+        return waiter.receipts  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        import service.audit as audit  # looked up at call time (tests replace append_events)
+
+        with self._pending_lock:
+            group: list[_Waiter] = []
+            count = 0
+            while self._pending and (not group or count + len(self._pending[0].prepared) <= self.MAX_GROUP):
+                w = self._pending.pop(0)
+                group.append(w)
+                count += len(w.prepared)
+        if not group:
+            return
+        try:
+            with self.db.write_transaction() as conn:
+                receipts = audit.append_events(conn, [p for w in group for p in w.prepared],
+                                               state=self.state, prepared=True)
+            i = 0
+            for w in group:
+                w.receipts = receipts[i:i + len(w.prepared)]
+                i += len(w.prepared)
+        except BaseException as exc:  # nothing of the group committed: every request in it fails closed
+            for w in group:
+                w.error = exc
+            if not isinstance(exc, ServiceUnavailable):  # (append_events logs its own failures)
+                # Only the exception's type: its text may carry SQL parameters (PHI).
+                log.error("audit write failed (%s) for a group of %d request(s); refused (fail closed)",
+                          type(exc).__name__, len(group))
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for w in group:
+                w.done = True
+
+
+_committers_lock = threading.Lock()
+
+
+def _committer() -> GroupCommitter:
+    from service.app import get_db
+    from service.audit.writer import get_state
+
+    ext = current_app.extensions
+    committer = ext.get("pgx.audit_group")
+    if committer is None:
+        with _committers_lock:
+            committer = ext.get("pgx.audit_group")
+            if committer is None:
+                committer = ext["pgx.audit_group"] = GroupCommitter(get_db(), get_state())
+    return committer
+
+
+def write_audit(events: list[dict[str, Any]]) -> list[Any]:
+    """Append the events (one request's records) and return their receipts once committed;
+    fail closed (503) if they cannot be. Concurrent requests share a group commit."""
+    started = time.perf_counter()
     try:
-        from service.audit import append_events
+        from service.audit.writer import prepare_events
     except ImportError:
         log.error("the audit trail is not installed (service.audit.append_events missing)")
         raise ServiceUnavailable() from None
+    if not events:
+        return []
     try:
-        with get_db().write_transaction() as conn:
-            receipts = append_events(conn, events)
+        committer = _committer()
+        # In this request's own thread: its identity, pseudonym, normalized JSON, audit ids.
+        prepared = prepare_events(events, state=committer.state)
+        receipts = committer.commit(prepared)
     except ServiceUnavailable:
         raise
     except Exception as exc:  # lock timeout, database down, ...: no record, so no answer
         # Only the exception's type: its text may carry SQL parameters (genotypes, patient refs).
         log.error("audit write failed (%s); request refused (fail closed)", type(exc).__name__)
         raise ServiceUnavailable() from None
+    g.setdefault("audit_receipts", []).extend(receipts)
+    observe_audit_write(time.perf_counter() - started)
+    _observe_answers(events)
     return list(receipts)
+
+
+def _observe_answers(events: list[dict[str, Any]]) -> None:
+    """Metrics of what was answered (committed, outcome 200): gene results by gene and category,
+    drug guidance by drug and direction, from the events' result summaries; counted per label
+    pair first, so a 1000-item batch costs a handful of counter updates."""
+    genes: dict[tuple, int] = {}
+    drugs: dict[tuple, int] = {}
+    for ev in events:
+        if ev.get("outcome") != 200:
+            continue
+        result = ev.get("result") or {}
+        for r in result.get("genes") or ():
+            key = (r.get("gene"), r.get("category"))
+            genes[key] = genes.get(key, 0) + 1
+        for d in result.get("drugs") or ():
+            key = (d.get("drug"), d.get("direction"))
+            drugs[key] = drugs.get(key, 0) + 1
+    for (gene, category), n in genes.items():
+        observe_gene_result(gene, category, n)
+    for (drug, direction), n in drugs.items():
+        observe_guidance(drug, direction, n)
 
 
 def receipt_fields(receipt: Any) -> dict[str, Any]:
