@@ -18,7 +18,7 @@ a key gets 401, never a 422 that would reveal the request schema):
 endpoint does not serve) are raised as HTTP exceptions, so the problem+json handler in
 service/errors.py answers them (and audits them). Rate limits (Flask-Limiter) count per client key,
 or per remote address for callers without a valid key, across all `/v1` endpoints together:
-`PGX_RATELIMIT` (default 600/minute), storage `PGX_RATELIMIT_STORAGE_URI` (`memory://` is per
+`PGX_RATELIMIT` (default 600/minute, fixed window: see init_app), storage `PGX_RATELIMIT_STORAGE_URI` (`memory://` is per
 worker process; use `redis://...` with several workers; if Redis becomes unreachable the limits
 fall back to per-worker memory). A body larger than `PGX_MAX_BODY_BYTES`
 is refused with 413 from its Content-Length, before a byte of it is read.
@@ -163,7 +163,12 @@ def init_app(app: Flask) -> None:
         application_limits=[str(app.config.get("PGX_RATELIMIT_DEFAULT") or "600/minute")],
         storage_uri=str(app.config.get("PGX_RATELIMIT_STORAGE_URI") or "memory://"),
         headers_enabled=True,
-        strategy="moving-window",
+        # Fixed window: one counter per client and window (O(1) per request, and a single
+        # INCR on Redis), where the moving window keeps and scans a timestamp per request.
+        # Trade-off: a client may spend its limit at the end of one window and again at the
+        # start of the next (up to 2x the limit within one window length); still per client,
+        # still 429 + Retry-After. Chosen for the lookup's CPU budget (benchmarks/RESULTS.md).
+        strategy="fixed-window",
         key_prefix="pgx",
         # Redis unreachable: keep limiting, per worker, in memory, rather than failing every request.
         in_memory_fallback_enabled=True,
