@@ -125,6 +125,17 @@ class ReleaseSchema(Schema):
     manifest = fields.Nested(ReleaseManifestSchema)
 
 
+class ReleaseDetailSchema(ReleaseSchema):
+    tables = fields.Dict(
+        required=True,
+        metadata={
+            "description": "The release's complete tables (manifest, genes, guidelines) as stored: "
+            "`service.pgx.knowledge.KnowledgeBase(tables)` rebuilds exactly the knowledge that "
+            "answered under this label."
+        },
+    )
+
+
 class ReleaseListSchema(Schema):
     active = fields.String(required=True, allow_none=True, metadata={"description": "The active release."})
     serving = fields.String(required=True, allow_none=True,
@@ -214,6 +225,28 @@ class Releases(MethodView):
         active = next((r["label"] for r in releases if r["is_active"]), None)
         kb = current_knowledge(raise_if_missing=False)
         return {"active": active, "serving": kb.release if kb is not None else None, "releases": releases}
+
+
+@blp.route("/releases/<label>")
+class Release(MethodView):
+    @require_roles(*ANY_ROLE)
+    @blp.response(200, ReleaseDetailSchema)
+    @blp.alt_response(404, description="No stored release has this label")
+    def get(self, label: str):
+        """One stored release with its complete tables (`active` names the active one), so that any
+        past answer, which names its release, can be reproduced."""
+        from service.releases_store import ReleaseNotFound, list_releases, release_payload
+
+        db = get_db()
+        releases = list_releases(db)
+        wanted = next((r for r in releases if (r["is_active"] if label == "active" else r["label"] == label)), None)
+        if wanted is None:
+            abort(404, description=f"no stored knowledge release is labelled {label[:100]!r}")
+        try:
+            tables = release_payload(db, wanted["label"])
+        except ReleaseNotFound:
+            abort(404, description=f"no stored knowledge release is labelled {label[:100]!r}")
+        return {**wanted, "tables": tables}
 
 
 def init_app(app: Flask) -> None:

@@ -45,6 +45,7 @@ ENDPOINTS = [
     Endpoint("drugs", "GET", "/v1/drugs", ANY),
     Endpoint("drug", "GET", "/v1/drugs/clopidogrel", ANY),
     Endpoint("releases", "GET", "/v1/releases", ANY),
+    Endpoint("release", "GET", "/v1/releases/active", ANY),
     Endpoint("audit-events", "GET", "/v1/audit/events", frozenset({"auditor"})),
     Endpoint("clients-list", "GET", "/v1/clients", frozenset({"admin"})),
     Endpoint("clients-create", "POST", "/v1/clients", frozenset({"admin"}), mutates_client="create"),
@@ -153,7 +154,8 @@ def test_matrix_covers_every_v1_operation_in_the_openapi_document(client):
     }
     in_matrix = {
         (e.method, e.path.split("?")[0].replace("{target}", "{name}")
-         .replace("/v1/genes/CYP2C19", "/v1/genes/{gene}").replace("/v1/drugs/clopidogrel", "/v1/drugs/{drug}"))
+         .replace("/v1/genes/CYP2C19", "/v1/genes/{gene}").replace("/v1/drugs/clopidogrel", "/v1/drugs/{drug}")
+         .replace("/v1/releases/active", "/v1/releases/{label}"))
         for e in ENDPOINTS
     }
     assert documented <= in_matrix, sorted(documented - in_matrix)
