@@ -31,13 +31,16 @@ from .notation import (
     squash,
     strip_gene_prefix,
 )
-from .results import Category, GeneResult, GeneStatus, GenotypeEntry
+from .results import Category, GeneResult, GeneStatus, GenotypeEntry, build_gene_result
 
 UNCERTAIN_FUNCTIONS = ("uncertain", "unknown")
 INDETERMINATE = "Indeterminate"
 _MEMO_LIMIT = 500_000
 _NEEDS_SQUASH = re.compile(r"^\s|\s$|\s\s|[\t\n\r\u00a0]")
 _NO_INFO: tuple[None, None, None] = (None, None, None)
+# methods whose plain 'A/B' inputs `_Gene.quick` answers (the rest always take the full parser)
+_QUICK_METHODS = ("activity_score", "function_pair", "x_linked", "any_causative")
+_OK, _INDET = GeneStatus.OK, GeneStatus.INDETERMINATE
 _SUBALLELE = re.compile(r"^(\*\d+[A-Z]?)\.\d{3}$")
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9 .,'()>+_:;\-*≥/]*$")
 
@@ -142,6 +145,110 @@ class _Gene:
             for n, (x, y) in enumerate(((ref, ref), (ref, alt), (alt, alt))):
                 pc = f"{rs} {'reference' if x == ref else 'variant'} ({x})/{rs} {'reference' if y == ref else 'variant'} ({y})"
                 self.genotype_names.setdefault(name_key(pc), (n, False))
+        # ---- precompiled answers for the quick path (`quick`) ----
+        self.prefix_re = re.compile("|".join(re.escape(p) for p in self.prefixes), re.IGNORECASE)
+        # '<allele> has <function>' as the messages spell it, for every allele
+        self.has_text = {a["name"]: f"{a['name']} has {a['function'].lower()}" for a in alleles}
+        self.uncertain_text = {a["name"]: self.has_text[a["name"]] for a in alleles
+                               if a["function"].split(" ")[0].lower() in UNCERTAIN_FUNCTIONS}
+        self.indeterminate_info = self.pinfo.get(self.indeterminate, _NO_INFO)
+        self.score_out: dict[tuple[int, bool], tuple[str | None, str, Category | None, str | None]] = {}
+        self.pair_out: dict[tuple[str, str], tuple] = {}
+        if self.method in ("function_pair", "x_linked", "any_causative"):
+            functions = {a["function"] for a in alleles}
+            for fa in functions:
+                for fb in functions:
+                    self.pair_out[(fa, fb)] = self._pair_outcome(fa, fb)
+        # canonical spellings the quick path may take as they are: filled by PhenotypeEngine, which
+        # also adds CPIC's listed copy forms ('*1x2', '*2x≥3') parsed by the full parser
+        self.fast: dict[str, _Haplotype] = {}
+        if self.method in _QUICK_METHODS:
+            for name, hap in self.haps.items():
+                if self.takes_as_is(name):
+                    self.fast[name] = hap
+
+    def takes_as_is(self, name: str) -> bool:
+        """True when the full parser would read `name` as exactly itself, with no warning: no
+        whitespace to normalize, no '/', no gene symbol inside (it would try to strip it)."""
+        return (bool(name) and squash(name) == name and "\t" not in name and "/" not in name
+                and not self.prefix_re.search(name) and self.exact.get(name) == name)
+
+    def _pair_outcome(self, fa: str, fb: str) -> tuple:
+        """(kind, status, phenotype as shown, category, lookup key, EHR) for two functions; kind 0 =
+        answered, 1 = CPIC has no such pair, 2 = CPIC says Indeterminate (message names the alleles)."""
+        cf = self.table.get("causative_function") if self.method == "any_causative" else None
+        if cf is not None and cf in (fa, fb):
+            ph = self.table["causative_phenotype"]
+            kind, status = 0, _OK
+        else:
+            ph = self.pairs.get((fa, fb))
+            if ph is None:
+                ph = INDETERMINATE if INDETERMINATE in self.phen else None
+                kind, status, lookup = 1, _INDET, INDETERMINATE
+                shown, category, ehr = self.pinfo.get(ph, _NO_INFO) if ph else _NO_INFO
+                return kind, status, shown or ph, category, lookup, ehr
+            kind, status = (2, _INDET) if ph == INDETERMINATE else (0, _OK)
+        shown, category, ehr = self.pinfo.get(ph, _NO_INFO)
+        return kind, status, shown or ph, category, ph, ehr
+
+    def score_outcome(self, q: int, ge: bool) -> tuple[str | None, str, Category | None, str | None]:
+        """(phenotype as shown, score, category, EHR) for an activity score in quarters; a small
+        table filled on first use (a function of the score only, not of any input string)."""
+        out = self.score_out.get((q, ge))
+        if out is None:
+            score = format_score(q, ge)
+            ph = self.phenotype_for_score(q)
+            shown, category, ehr = self.pinfo.get(ph, _NO_INFO)
+            out = self.score_out[(q, ge)] = (shown or ph, score, category, ehr)
+        return out
+
+    def quick(self, text: str) -> GeneResult | None:
+        """The common shape 'A/B' with both sides canonical names: two dict probes and one
+        precompiled outcome. Gives exactly the full parser's answer, or None when the input needs
+        the full parser (anything else: prefixes, spaces, synonyms, tandems, overrides...)."""
+        a, sep, b = text.partition("/")
+        fast = self.fast
+        ha = fast.get(a)
+        if ha is None or not sep:
+            return None
+        hb = fast.get(b)
+        if hb is None or (self.slash_names and text in self.haps):
+            return None
+        if hb.sort_key < ha.sort_key:
+            ha, hb = hb, ha
+            diplotype = f"{ha.name}/{hb.name}"
+            warnings: tuple[str, ...] = ("reordered alleles",)
+        else:
+            diplotype, warnings = text, ()
+        if self.overrides and diplotype in self.overrides:
+            return None
+        if self.method == "activity_score":
+            qa, qb = ha.quarters, hb.quarters
+            if qa is None or qb is None:
+                x, y = ha.no_value_allele, hb.no_value_allele
+                has = self.has_text
+                fn = (f"{has[x]}, {has[y]}" if x != y else has[x]) if x and y else has[x or y]  # type: ignore[index]
+                shown, category, ehr = self.indeterminate_info
+                return build_gene_result(self.symbol, text, _INDET, diplotype, shown or self.indeterminate, None,
+                                         category, "n/a", {}, ehr, warnings, "no activity score: " + fn)
+            ge = ha.at_least or hb.at_least
+            out = self.score_out.get((qa + qb, ge)) or self.score_outcome(qa + qb, ge)
+            return build_gene_result(self.symbol, text, _OK, diplotype, out[0], out[1], out[2], out[1], {},
+                                     out[3], warnings, None)
+        o = self.pair_out.get((ha.function, hb.function))  # type: ignore[arg-type]
+        if o is None:
+            return None
+        kind = o[0]
+        if kind == 0:
+            message = None
+        elif kind == 1:
+            message = f"CPIC assigns no phenotype to {ha.function} + {hb.function} ({diplotype})"
+        else:
+            odd = self.uncertain_text
+            why = [odd[h.name] for h in (ha, hb) if h.name in odd]
+            message = ", ".join(why) if why else f"CPIC assigns no phenotype to {diplotype}"
+        return build_gene_result(self.symbol, text, o[1], diplotype, o[2], None, o[3], o[4], {}, o[5],
+                                 warnings, message)
 
     # ---- facts ---------------------------------------------------------------------------------
     def category(self, phenotype: str | None) -> Category | None:
@@ -197,7 +304,28 @@ class PhenotypeEngine:
                 self._aliases[a.upper()] = sym
                 self._aliases[a.upper().replace("-", "_")] = sym
                 self._aliases[a.upper().replace("-", "")] = sym
-        self._memo: dict[GenotypeEntry, GeneResult] = {}
+        self._memo: dict[tuple, GeneResult] = {}
+        for g in genes.values():
+            for form in sorted(g.copy_listed) if g.fast else ():
+                self._add_copy_form(g, form)
+        # exact gene spellings -> genes whose plain 'A/B' inputs the quick path answers
+        self._quick = {alias: genes[sym] for alias, sym in self._aliases.items() if genes[sym].fast}
+
+    def _add_copy_form(self, g: _Gene, form: str) -> None:
+        """A CPIC-listed copy form ('*1x2', '*2x≥3') parsed once by the full parser, for the quick path."""
+        if not g.takes_as_is(form.split("x")[0]) or g.resolve_name(form, []) is not None:
+            return
+        comps = parse_haplotype(form)
+        if isinstance(comps, NotationError):
+            return
+        warnings: list[str] = []
+        try:
+            hap = self._cyp2d6_haplotype(g, form, comps, warnings)
+        except _Unresolved:
+            return
+        if (not warnings and hap.name == form and squash(form) == form and not g.prefix_re.search(form)
+                and not hap.unresolved_copies and (hap.quarters is None) == (hap.no_value_allele is not None)):
+            g.fast[form] = hap
 
     @classmethod
     def from_gene_tables(cls, tables: dict[str, dict[str, Any]]) -> PhenotypeEngine:
@@ -225,22 +353,29 @@ class PhenotypeEngine:
     # ---- entry point ---------------------------------------------------------------------------
     def interpret(self, entry: GenotypeEntry) -> GeneResult:
         try:
-            hit = self._memo.get(entry)
-        except TypeError:  # unhashable field values: no memo, still answered
-            hit = None
+            key: tuple | None = (entry.gene, entry.diplotype, entry.phenotype, entry.activity_score)
+            hit = self._memo.get(key)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - not an entry / unhashable field values: no memo, still answered
+            key = hit = None
         if hit is not None:
             return hit
-        try:
-            result = self._interpret(entry)
-        except Exception as exc:  # noqa: BLE001 - the contract: bad input never crashes the caller
-            result = GeneResult(gene=str(getattr(entry, "gene", "")), input=_input_of(entry),
-                                status=GeneStatus.INVALID, message=f"could not interpret input ({type(exc).__name__})")
-        try:
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()
-            self._memo[entry] = result
-        except TypeError:
-            pass
+        result = None
+        if key is not None and key[2] is None and key[3] is None and key[1].__class__ is str:
+            g = self._quick.get(key[0])
+            if g is not None:
+                result = g.quick(key[1])
+        if result is None:
+            try:
+                result = self._interpret(entry)
+            except Exception as exc:  # noqa: BLE001 - the contract: bad input never crashes the caller
+                result = GeneResult(gene=str(getattr(entry, "gene", "")), input=_input_of(entry),
+                                    status=GeneStatus.INVALID,
+                                    message=f"could not interpret input ({type(exc).__name__})")
+        if key is not None:
+            memo = self._memo
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = result
         return result
 
     def interpret_many(self, entries: Iterable[GenotypeEntry]) -> list[GeneResult]:
@@ -285,12 +420,9 @@ class PhenotypeEngine:
                 allele_status: dict[str, str] | None = None, warnings: list[str] | tuple = (),
                 message: str | None = None) -> GeneResult:
         shown, category, ehr = g.pinfo.get(phenotype, _NO_INFO) if phenotype else _NO_INFO
-        return GeneResult(
-            gene=g.symbol, input=given, status=status, diplotype=diplotype, phenotype=shown or phenotype,
-            activity_score=score, category=category, lookup_key=lookup,
-            allele_status=allele_status or {}, ehr_priority=ehr,
-            warnings=tuple(dict.fromkeys(warnings)) if warnings else (), message=message,
-        )
+        return build_gene_result(g.symbol, given, status, diplotype, shown or phenotype, score, category, lookup,
+                                 allele_status or {}, ehr, tuple(dict.fromkeys(warnings)) if warnings else (),
+                                 message)
 
     def _error(self, g: _Gene, given: str, status: GeneStatus, message: str,
                warnings: list[str] | tuple = ()) -> GeneResult:
@@ -299,8 +431,7 @@ class PhenotypeEngine:
     # ---- diplotype ---------------------------------------------------------------------------
     def _diplotype(self, g: _Gene, text: str, given: str) -> GeneResult:
         warnings: list[str] = []
-        low = text.lower()
-        if any(p in low for p in g.prefix_probe):
+        if g.prefix_re.search(text):
             text = squash(strip_gene_prefix(text, g.prefixes)[0])
         stripped = text
         if not stripped:

@@ -7,8 +7,9 @@ between threads safely.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any
 
 
 class GeneStatus(StrEnum):
@@ -78,6 +79,42 @@ class GeneResult:
         return self.status is GeneStatus.OK
 
 
+class _GeneResultBuilder:
+    """Same slot layout as `GeneResult`, but plain (fast) attribute stores.
+
+    A frozen dataclass assigns each of its 12 fields through `object.__setattr__` in its
+    `__init__`, which costs microseconds per result and dominated the engine's cold path. The
+    builder fills the identical slots with ordinary stores and then becomes a `GeneResult`
+    (`__class__` assignment, allowed between classes with the same slot layout). The object is a
+    genuine `GeneResult` - frozen, `dataclasses.asdict`/`replace`/`==` as usual - and is complete
+    before anyone else can see it.
+    """
+
+    __slots__ = GeneResult.__slots__  # type: ignore[attr-defined]
+
+
+def build_gene_result(gene: str, input: str, status: GeneStatus, diplotype: str | None,  # noqa: A002
+                      phenotype: str | None, activity_score: str | None, category: Category | None,
+                      lookup_key: str | None, allele_status: dict[str, str], ehr_priority: str | None,
+                      warnings: tuple[str, ...], message: str | None) -> GeneResult:
+    """`GeneResult(...)` with every field given positionally, about 5x cheaper (see above)."""
+    r: Any = _GeneResultBuilder()
+    r.gene = gene
+    r.input = input
+    r.status = status
+    r.diplotype = diplotype
+    r.phenotype = phenotype
+    r.activity_score = activity_score
+    r.category = category
+    r.lookup_key = lookup_key
+    r.allele_status = allele_status
+    r.ehr_priority = ehr_priority
+    r.warnings = warnings
+    r.message = message
+    r.__class__ = GeneResult
+    return r
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     name: str
@@ -103,3 +140,8 @@ class DrugGuidance:
     guideline_id: str | None = None
     recommendation_id: str | None = None
     message: str | None = None
+
+
+# The builder must mirror GeneResult's fields exactly, in order (checked once, at import).
+if tuple(f.name for f in fields(GeneResult)) != _GeneResultBuilder.__slots__:  # pragma: no cover
+    raise RuntimeError("GeneResult fields and _GeneResultBuilder slots differ")
