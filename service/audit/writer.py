@@ -164,16 +164,20 @@ def request_identity() -> dict[str, Any]:
     }
 
 
+# Built once (statement construction is a measurable share of a short write transaction).
+_HEAD = select(audit_event.c.seq, audit_event.c.entry_hash).order_by(audit_event.c.seq.desc()).limit(1)
+_INSERT = insert(audit_event)
+_PG_LOCK = f"SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK_KEY})"
+
+
 def _lock_and_read_head(conn: Connection) -> tuple[int, str]:
     if conn.dialect.name == "sqlite":
         # The transaction must hold SQLite's write lock from its BEGIN (Database.write_transaction).
         if not conn.get_execution_options().get("pgx_write"):
             raise RuntimeError("append_events needs Database.write_transaction() on SQLite")
     else:
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK_KEY})")
-    row = conn.execute(
-        select(audit_event.c.seq, audit_event.c.entry_hash).order_by(audit_event.c.seq.desc()).limit(1)
-    ).first()
+        conn.exec_driver_sql(_PG_LOCK)
+    row = conn.execute(_HEAD).first()
     if row is None:
         return 0, GENESIS_HASH
     return int(row[0]), str(row[1])
@@ -249,7 +253,7 @@ def append_prepared(conn: Connection, prepared: list[dict], *, state: AuditState
         )
         receipts.append(Receipt(p["audit_id"], seq, entry))
         prev = entry
-    conn.execute(insert(audit_event), rows)
+    conn.execute(_INSERT, rows)
     every = state.checkpoint_every
     first = receipts[0].seq
     if every and (seq // every) > ((first - 1) // every):
