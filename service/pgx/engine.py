@@ -12,8 +12,7 @@ import copy
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .notation import (
     GE,
@@ -41,6 +40,7 @@ _NO_INFO: tuple[None, None, None] = (None, None, None)
 # methods whose plain 'A/B' inputs `_Gene.quick` answers (the rest always take the full parser)
 _QUICK_METHODS = ("activity_score", "function_pair", "x_linked", "any_causative")
 _OK, _INDET = GeneStatus.OK, GeneStatus.INDETERMINATE
+_COPY_FORM = re.compile(r"^.+?\s*[x×X]\s*(?:(?:≥|>=|>)?\s*\d+|[nN])$")  # notation._COPY: 'name' is a copy form
 _SUBALLELE = re.compile(r"^(\*\d+[A-Z]?)\.\d{3}$")
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9 .,'()>+_:;\-*≥/]*$")
 
@@ -53,9 +53,9 @@ class _Unresolved(Exception):
         self.status, self.message, self.part = status, message, part
 
 
-@dataclass(frozen=True, slots=True)
-class _Haplotype:
-    """One resolved gene copy (or tandem) for the activity-score / function genes."""
+class _Haplotype(NamedTuple):
+    """One resolved gene copy (or tandem) for the activity-score / function genes (internal; a
+    named tuple because the quick path builds tandems per call and tuples are cheap to make)."""
 
     name: str  # canonical spelling, e.g. '*1x≥3', '*36+*10', 'c.1905+1G>A (*2A)'
     sort_key: tuple
@@ -166,6 +166,48 @@ class _Gene:
             for name, hap in self.haps.items():
                 if self.takes_as_is(name):
                     self.fast[name] = hap
+        # tandems ('*36+*10') are composed from these parts (copy forms are added with `fast`); only
+        # where the full parser would read each '+' part as exactly that allele
+        self.tandem_parts: dict[str, _Haplotype] = {}
+        self.tandems = bool(self.copy_listed) and not any("+" in n for n in self.exact)
+        if self.tandems:
+            self.tandem_parts = {n: h for n, h in self.fast.items() if not _COPY_FORM.match(n)}
+        # one allele of an X-linked gene (hemizygous): function -> (status, phenotype, category, lookup, EHR)
+        self.single_out: dict[str, tuple] = {}
+        if self.method == "x_linked":
+            for f in {a["function"] for a in alleles}:
+                ph = self.single.get(f)
+                if ph is None:
+                    shown = INDETERMINATE if INDETERMINATE in self.phen else None
+                    _, category, ehr = self.pinfo.get(shown, _NO_INFO) if shown else _NO_INFO
+                    self.single_out[f] = (None, shown, category, INDETERMINATE, ehr)
+                else:
+                    status = _INDET if ph == INDETERMINATE else _OK
+                    shown, category, ehr = self.pinfo.get(ph, _NO_INFO)
+                    self.single_out[f] = (status, shown or ph, category, ph, ehr)
+            self.hemizygous = (f"one {self.symbol} allele: read as hemizygous (male)",)
+
+    def tandem(self, text: str) -> _Haplotype | None:
+        """'*36+*10' (parts known, written canonically) -> the haplotype the full parser builds."""
+        parts = self.tandem_parts
+        key: tuple = ()
+        total: int | None = 0
+        ge = False
+        no_value = None
+        for p in text.split("+"):
+            h = parts.get(p)
+            if h is None:
+                return None
+            key += h.sort_key
+            if h.quarters is None:
+                total = None
+                no_value = no_value or h.no_value_allele
+            elif total is not None:
+                total += h.quarters
+            ge = ge or h.at_least
+        if no_value is not None:
+            total = None
+        return _Haplotype(text, key, total, ge, None, False, no_value)
 
     def takes_as_is(self, name: str) -> bool:
         """True when the full parser would read `name` as exactly itself, with no warning: no
@@ -191,6 +233,18 @@ class _Gene:
         shown, category, ehr = self.pinfo.get(ph, _NO_INFO)
         return kind, status, shown or ph, category, ph, ehr
 
+    def _hemizygous(self, h: _Haplotype, text: str) -> GeneResult | None:
+        o = self.single_out.get(h.function)  # type: ignore[arg-type]
+        if o is None:
+            return None
+        status, shown, category, lookup, ehr = o
+        if status is None:
+            status, message = _INDET, f"CPIC assigns no phenotype to a single {h.name} ({h.function})"
+        else:
+            message = self.has_text[h.name] if status is not _OK else None
+        return build_gene_result(self.symbol, text, status, h.name, shown, None, category, lookup, {}, ehr,
+                                 self.hemizygous, message)
+
     def score_outcome(self, q: int, ge: bool) -> tuple[str | None, str, Category | None, str | None]:
         """(phenotype as shown, score, category, EHR) for an activity score in quarters; a small
         table filled on first use (a function of the score only, not of any input string)."""
@@ -209,10 +263,16 @@ class _Gene:
         a, sep, b = text.partition("/")
         fast = self.fast
         ha = fast.get(a)
-        if ha is None or not sep:
-            return None
+        if ha is None:
+            if not self.tandems or "+" not in a or not sep or (ha := self.tandem(a)) is None:
+                return None
+        if not sep:
+            return self._hemizygous(ha, text) if self.method == "x_linked" else None
         hb = fast.get(b)
-        if hb is None or (self.slash_names and text in self.haps):
+        if hb is None:
+            if not self.tandems or "+" not in b or (hb := self.tandem(b)) is None:
+                return None
+        if self.slash_names and text in self.haps:
             return None
         if hb.sort_key < ha.sort_key:
             ha, hb = hb, ha
@@ -326,6 +386,8 @@ class PhenotypeEngine:
         if (not warnings and hap.name == form and squash(form) == form and not g.prefix_re.search(form)
                 and not hap.unresolved_copies and (hap.quarters is None) == (hap.no_value_allele is not None)):
             g.fast[form] = hap
+            if g.tandems and "+" not in form:
+                g.tandem_parts[form] = hap
 
     @classmethod
     def from_gene_tables(cls, tables: dict[str, dict[str, Any]]) -> PhenotypeEngine:
