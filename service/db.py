@@ -197,8 +197,11 @@ class Database:
             with conn.begin():
                 if not self.is_sqlite:
                     ms = int(self.lock_timeout_s * 1000)
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
-                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms * 2}")
+                    # = SET LOCAL lock_timeout, statement_timeout: one statement, one round trip.
+                    conn.exec_driver_sql(
+                        f"SELECT set_config('lock_timeout', '{ms}', true), "
+                        f"set_config('statement_timeout', '{ms * 2}', true)"
+                    )
                 yield conn
 
     def dispose(self) -> None:

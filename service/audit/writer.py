@@ -253,7 +253,8 @@ def append_prepared(conn: Connection, prepared: list[dict], *, state: AuditState
         )
         receipts.append(Receipt(p["audit_id"], seq, entry))
         prev = entry
-    conn.execute(_INSERT, rows)
+    # One row: a plain execute (an executemany costs more: psycopg runs it as a pipeline).
+    conn.execute(_INSERT, rows if len(rows) > 1 else rows[0])
     every = state.checkpoint_every
     first = receipts[0].seq
     if every and (seq // every) > ((first - 1) // every):
