@@ -34,7 +34,11 @@ from .results import Category, GeneResult, GeneStatus, GenotypeEntry, build_gene
 
 UNCERTAIN_FUNCTIONS = ("uncertain", "unknown")
 INDETERMINATE = "Indeterminate"
+# Answers are memoized on the raw entry from its SECOND sighting on (the first only notes the key):
+# one-off inputs - most of a long tail - then cost no result storage, and repeated ones (the common
+# diplotypes of a busy service) are answered from the memo. Both maps are bounded; full = cleared.
 _MEMO_LIMIT = 500_000
+_SEEN_LIMIT = 500_000
 _NEEDS_SQUASH = re.compile(r"^\s|\s$|\s\s|[\t\n\r\u00a0]")
 _NO_INFO: tuple[None, None, None] = (None, None, None)
 # methods whose plain 'A/B' inputs `_Gene.quick` answers (the rest always take the full parser)
@@ -365,6 +369,7 @@ class PhenotypeEngine:
                 self._aliases[a.upper().replace("-", "_")] = sym
                 self._aliases[a.upper().replace("-", "")] = sym
         self._memo: dict[tuple, GeneResult] = {}
+        self._seen: set[tuple] = set()  # keys seen once (plain tuples of strings: cheap to keep)
         for g in genes.values():
             for form in sorted(g.copy_listed) if g.fast else ():
                 self._add_copy_form(g, form)
@@ -415,17 +420,18 @@ class PhenotypeEngine:
     # ---- entry point ---------------------------------------------------------------------------
     def interpret(self, entry: GenotypeEntry) -> GeneResult:
         try:
-            key: tuple | None = (entry.gene, entry.diplotype, entry.phenotype, entry.activity_score)
+            diplotype = entry.diplotype
+            key: tuple | None = (entry.gene, diplotype, entry.phenotype, entry.activity_score)
             hit = self._memo.get(key)  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - not an entry / unhashable field values: no memo, still answered
             key = hit = None
         if hit is not None:
             return hit
         result = None
-        if key is not None and key[2] is None and key[3] is None and key[1].__class__ is str:
+        if key is not None and diplotype.__class__ is str and key[2] is None and key[3] is None:
             g = self._quick.get(key[0])
             if g is not None:
-                result = g.quick(key[1])
+                result = g.quick(diplotype)
         if result is None:
             try:
                 result = self._interpret(entry)
@@ -434,10 +440,16 @@ class PhenotypeEngine:
                                     status=GeneStatus.INVALID,
                                     message=f"could not interpret input ({type(exc).__name__})")
         if key is not None:
-            memo = self._memo
-            if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
-            memo[key] = result
+            seen = self._seen
+            if key in seen:
+                memo = self._memo
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = result
+            else:
+                if len(seen) >= _SEEN_LIMIT:
+                    seen.clear()
+                seen.add(key)
         return result
 
     def interpret_many(self, entries: Iterable[GenotypeEntry]) -> list[GeneResult]:

@@ -72,3 +72,16 @@ def test_quick_path_leaves_everything_else_to_the_full_parser(engine):
     g6pd = engine._genes["G6PD"]
     assert g6pd.quick("Telti/Kobe") is None  # one allele whose name holds a '/'
     assert g6pd.quick("A") is not None  # one allele of an X-linked gene: hemizygous
+
+
+def test_memo_keeps_an_answer_from_the_second_sighting_on():
+    fresh = PhenotypeEngine.from_gene_tables(load_gene_tables(GENES_DIR))
+    entry = GenotypeEntry("CYP2D6", diplotype="*1/*4")
+    first, second, third = (fresh.interpret(GenotypeEntry("CYP2D6", diplotype="*1/*4")) for _ in range(3))
+    assert first == second == third and first.phenotype == "Intermediate Metabolizer"
+    assert first is not second  # the first sighting only noted the key
+    assert third is second  # from the second on: the memo's answer
+    assert fresh.interpret(entry) is second
+    # unhashable field values are answered, never memoized
+    odd = fresh.interpret(GenotypeEntry("CYP2D6", diplotype=["*1/*4"]))  # type: ignore[arg-type]
+    assert odd.status is GeneStatus.INVALID
