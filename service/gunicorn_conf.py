@@ -5,8 +5,8 @@ Every setting comes from an environment variable, with a default sized for a sma
 | variable | default | gunicorn setting |
 |---|---|---|
 | PGX_BIND | 127.0.0.1:8000 | bind (comma-separated for several) |
-| PGX_WORKERS | CPU count + 1 | workers (processes) |
-| PGX_THREADS | 4 | threads per worker (gthread worker class) |
+| PGX_WORKERS | CPU count | workers (processes) |
+| PGX_THREADS | 16 | threads per worker (gthread worker class); the audit group commit batches the records of concurrent requests of one worker, so more threads per worker mean larger groups (benchmarks/RESULTS.md) |
 | PGX_TIMEOUT | 30 | timeout: a worker silent this long is killed and replaced |
 | PGX_GRACEFUL_TIMEOUT | 30 | graceful_timeout: time to finish in-flight requests on SIGTERM/HUP |
 | PGX_KEEPALIVE | 5 | keepalive seconds; behind a load balancer set it above the LB's idle timeout (the LB must close idle connections first) |
@@ -62,8 +62,10 @@ else:
         stale.unlink()
 
 bind = [part.strip() for part in _str("PGX_BIND", "127.0.0.1:8000").split(",") if part.strip()]
-workers = _int("PGX_WORKERS", (os.cpu_count() or 1) + 1)
-threads = _int("PGX_THREADS", 4)
+# Measured on 2 cores (benchmarks/RESULTS.md): 2 workers x 16 threads served both /healthz and
+# audited lookups best (3 workers or 4-8 threads: fewer lookups/s, no more /healthz/s).
+workers = _int("PGX_WORKERS", os.cpu_count() or 1)
+threads = _int("PGX_THREADS", 16)
 worker_class = "gthread"
 timeout = _int("PGX_TIMEOUT", 30)
 graceful_timeout = _int("PGX_GRACEFUL_TIMEOUT", 30)
