@@ -166,6 +166,7 @@ class _Gene:
         # canonical spellings the quick path may take as they are: filled by PhenotypeEngine, which
         # also adds CPIC's listed copy forms ('*1x2', '*2x≥3') parsed by the full parser
         self.fast: dict[str, _Haplotype] = {}
+        self.scored = self.method == "activity_score"
         if self.method in _QUICK_METHODS:
             for name, hap in self.haps.items():
                 if self.takes_as_is(name):
@@ -286,7 +287,7 @@ class _Gene:
             diplotype, warnings = text, ()
         if self.overrides and diplotype in self.overrides:
             return None
-        if self.method == "activity_score":
+        if self.scored:
             qa, qb = ha.quarters, hb.quarters
             if qa is None or qb is None:
                 x, y = ha.no_value_allele, hb.no_value_allele
