@@ -251,10 +251,12 @@ def make_event(
 class _Waiter:
     """One request's prepared records waiting for a group commit."""
 
-    __slots__ = ("prepared", "done", "receipts", "error")
+    __slots__ = ("prepared", "event", "lead", "done", "receipts", "error")
 
     def __init__(self, prepared: list[dict[str, Any]]):
         self.prepared = prepared
+        self.event = threading.Event()
+        self.lead = False
         self.done = False
         self.receipts: list[Any] | None = None
         self.error: BaseException | None = None
@@ -264,12 +266,13 @@ class GroupCommitter:
     """Audit group commit, per app and process (leader/follower).
 
     Each request prepares its records in its own thread (identity, pseudonym, normalized JSON,
-    audit_id: `service.audit.writer.prepare_events`) and queues them. Whichever request thread
-    then holds `_commit_lock` drains the queue (up to MAX_GROUP records, whole requests only) and
-    appends everything drained in ONE write transaction (one writer lock, one commit) with
-    contiguous seqs, then marks each waiter done with its own receipts. A waiter whose records
-    were taken by another leader finds itself done when it gets the lock; one that arrived too
-    late becomes the next leader. So:
+    audit_id: `service.audit.writer.prepare_events`) and queues them. At most one request thread
+    at a time is the leader: it takes the queued records (FIFO, whole requests, up to MAX_GROUP
+    records; always including its own, which are first in the queue) and appends them in ONE
+    write transaction (one writer lock, one commit) with contiguous seqs; then it wakes every
+    request of the group with its own receipts, and hands the leadership to the oldest request
+    still queued (or ends it when none is). Each request waits on its own event, so waking a
+    group is one step, not a chain of lock hand-offs. So:
     - a request returns only after the transaction holding its records committed;
     - if that transaction fails, every request in it gets the error (503, fail closed);
     - seqs stay gapless (the chain head is read under the database writer lock as before).
@@ -281,18 +284,19 @@ class GroupCommitter:
         self.db = db
         self.state = state
         self._pending: list[_Waiter] = []
-        self._pending_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._mutex = threading.Lock()
+        self._leading = False
 
     def commit(self, prepared: list[dict[str, Any]]) -> list[Any]:
         waiter = _Waiter(prepared)
-        with self._pending_lock:
+        with self._mutex:
             self._pending.append(waiter)
-        while True:
-            with self._commit_lock:
-                if waiter.done:
-                    break
-                self._lead()
+            if not self._leading:  # then the queue was empty: this request is first in it
+                self._leading = waiter.lead = True
+        if not waiter.lead:
+            waiter.event.wait()
+        if not waiter.done:  # woken (or started) as the leader, with its own records first in the queue
+            self._lead()
         if waiter.error is not None:
             raise ServiceUnavailable() from None  # a fresh one per request (the leader logged it)
         return waiter.receipts  # type: ignore[return-value]
@@ -300,15 +304,13 @@ class GroupCommitter:
     def _lead(self) -> None:
         import service.audit as audit  # looked up at call time (tests replace append_events)
 
-        with self._pending_lock:
+        with self._mutex:
             group: list[_Waiter] = []
             count = 0
             while self._pending and (not group or count + len(self._pending[0].prepared) <= self.MAX_GROUP):
                 w = self._pending.pop(0)
                 group.append(w)
                 count += len(w.prepared)
-        if not group:
-            return
         try:
             with self.db.write_transaction() as conn:
                 receipts = audit.append_events(conn, [p for w in group for p in w.prepared],
@@ -327,8 +329,18 @@ class GroupCommitter:
             if not isinstance(exc, Exception):
                 raise
         finally:
+            with self._mutex:
+                for w in group:
+                    w.done = True
+                successor = self._pending[0] if self._pending else None
+                if successor is not None:
+                    successor.lead = True
+                else:
+                    self._leading = False
             for w in group:
-                w.done = True
+                w.event.set()
+            if successor is not None:
+                successor.event.set()
 
 
 _committers_lock = threading.Lock()
