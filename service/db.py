@@ -120,6 +120,9 @@ class Database:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._lock_fd: tuple[int, int] | None = None
+        # Parsed once: both are asked on every write transaction (URL parsing is not free).
+        self._is_sqlite = is_sqlite(self.url)
+        self._lock_path = self._compute_writer_lock_path()
 
     @property
     def engine(self) -> Engine:
@@ -136,7 +139,7 @@ class Database:
 
     @property
     def is_sqlite(self) -> bool:
-        return is_sqlite(self.url)
+        return self._is_sqlite
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -177,7 +180,10 @@ class Database:
             self._write_lock.release()
 
     def _writer_lock_path(self) -> str | None:
-        if fcntl is None or not self.is_sqlite:
+        return self._lock_path
+
+    def _compute_writer_lock_path(self) -> str | None:
+        if fcntl is None or not self._is_sqlite:
             return None
         database = make_url(self.url).database
         if not database or database == ":memory:" or database.startswith("file:"):

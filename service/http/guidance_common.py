@@ -42,7 +42,7 @@ def entry_from(data: dict[str, Any]) -> GenotypeEntry:
     )
 
 
-def _entry_key(entry: GenotypeEntry) -> tuple:
+def entry_key(entry: GenotypeEntry) -> tuple:
     return (entry.gene, entry.diplotype, entry.phenotype, entry.activity_score)
 
 
@@ -57,7 +57,7 @@ class Interpreter:
         self._gene_dicts: dict[tuple, dict[str, Any]] = {}
 
     def interpret(self, entry: GenotypeEntry) -> GeneResult:
-        key = _entry_key(entry)
+        key = entry_key(entry)
         result = self._genes.get(key)
         if result is None:
             # The engine never raises on caller input: problems come back as invalid/unknown_allele.
@@ -75,7 +75,7 @@ class Interpreter:
         return self._guidance_and_dicts(drugs, entries, results)
 
     def _guidance_and_dicts(self, drugs, entries, results):
-        key = (None if drugs is None else tuple(drugs), frozenset(_entry_key(e) for e in entries))
+        key = (None if drugs is None else tuple(drugs), frozenset(entry_key(e) for e in entries))
         out = self._guidance.get(key)
         if out is None:
             guidance = self.kb.guidance(drugs, results)
@@ -83,7 +83,7 @@ class Interpreter:
         return out
 
     def gene_dict(self, entry: GenotypeEntry) -> dict[str, Any]:
-        key = _entry_key(entry)
+        key = entry_key(entry)
         out = self._gene_dicts.get(key)
         if out is None:
             out = self._gene_dicts[key] = gene_result_dict(self.interpret(entry))

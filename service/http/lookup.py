@@ -9,7 +9,9 @@ which ends up in access logs).
 
 from __future__ import annotations
 
-from flask import Flask
+import threading
+
+from flask import Flask, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -28,6 +30,16 @@ REFUSED = (GeneStatus.INVALID, GeneStatus.UNKNOWN_ALLELE)
 # instance on every request, a measurable share of a lookup's CPU. Loading is stateless.
 LOOKUP_QUERY = LookupQuerySchema()
 AUDIT_HEADERS = AuditHeadersSchema()
+LOOKUP_RESPONSE = LookupResponseSchema()
+
+# The answer to one (release, gene, input, drug) never changes (a release is immutable and the
+# engine deterministic), so its interpretation, guidance and schema-dumped body are computed once
+# per worker and only the per-request receipt is added. Bounded: cleared when full (inputs are
+# caller-chosen). Only answered (200) lookups are cached; refusals take the full path.
+_CACHE_MAX = 4096
+_answers: dict[tuple, tuple] = {}
+_answers_lock = threading.Lock()
+RECEIPT_KEYS = ("audit_id", "audit_seq", "audit_entry_hash")
 
 
 def _which_field(kb, args: dict) -> str:
@@ -56,15 +68,21 @@ class Lookup(MethodView):
     def get(self, args, headers):
         """One gene result, and with `drug` the guidance for that drug."""
         kb = current_knowledge()
-        interp = common.Interpreter(kb)
+        drug = args.get("drug")
         entry = common.entry_from(args)
-        result = interp.interpret(entry)
+        key = (kb.release, common.entry_key(entry), drug)
+        cached = _answers.get(key)
         patient_ref = (headers.get("patient_ref") or args.get("patient_ref") or "").strip() or None
         purpose = common.purpose_of_use()
-        audit_input = common.audit_input([args], [args["drug"]] if args.get("drug") else None)
+        audit_input = common.audit_input([args], [drug] if drug else None)
+        if cached is not None:
+            result, guidance, body = cached
+            (receipt,) = common.write_audit([self._event(200, audit_input, patient_ref, result, guidance, kb, purpose)])
+            return jsonify({**body, **common.receipt_fields(receipt)})
 
+        interp = common.Interpreter(kb)
+        result = interp.interpret(entry)
         refusal = None
-        drug = args.get("drug")
         guidance = []
         if result.status in REFUSED:
             refusal = dict(detail=result.message or f"{entry.gene}: the entry could not be interpreted",
@@ -79,29 +97,38 @@ class Lookup(MethodView):
                 guidance = interp.guidance([drug], [entry], [result])
 
         status = 422 if refusal else 200
-        (receipt,) = common.write_audit([
-            common.make_event(
-                outcome=status,
-                input=audit_input,
-                patient_ref=patient_ref,
-                result=common.result_summary([result], guidance),
-                release=kb.release,
-                warnings=common.warnings_of([result]),
-                purpose=purpose,
-            )
-        ])
+        (receipt,) = common.write_audit([self._event(status, audit_input, patient_ref, result, guidance, kb, purpose)])
         if refusal:
             return problem(422, "Unprocessable Entity", release=kb.release,
                            **refusal, **common.problem_extras(receipt))
         gene = common.gene_result_dict(result)
-        return {
+        receipt_dict = common.receipt_fields(receipt)
+        dumped = LOOKUP_RESPONSE.dump({
             **gene,
             "genes": [gene],
             "drug": drug,
             "drugs": [common.guidance_dict(d) for d in guidance],
             "release": kb.release,
-            **common.receipt_fields(receipt),
-        }
+            **receipt_dict,
+        })
+        body = {k: v for k, v in dumped.items() if k not in RECEIPT_KEYS}
+        with _answers_lock:
+            if len(_answers) >= _CACHE_MAX:
+                _answers.clear()
+            _answers[key] = (result, guidance, body)
+        return jsonify(dumped)
+
+    @staticmethod
+    def _event(status, audit_input, patient_ref, result, guidance, kb, purpose):
+        return common.make_event(
+            outcome=status,
+            input=audit_input,
+            patient_ref=patient_ref,
+            result=common.result_summary([result], guidance),
+            release=kb.release,
+            warnings=common.warnings_of([result]),
+            purpose=purpose,
+        )
 
 
 def init_app(app: Flask) -> None:
