@@ -34,8 +34,12 @@ def init_app(app: Flask) -> None:
         rid = getattr(g, "request_id", None)
         if rid:
             resp.headers["X-Request-ID"] = rid
+        # One pass over the response's headers instead of one `setdefault` per header (werkzeug's
+        # Headers looks each missing name up by raising and catching a KeyError): same result.
+        present = {name.lower() for name, _ in resp.headers.items()}
         for key, value in SECURITY_HEADERS.items():
-            resp.headers.setdefault(key, value)
+            if key.lower() not in present:
+                resp.headers.add(key, value)
         if request.path == "/docs":
             resp.headers["Content-Security-Policy"] = DOCS_CSP
         return resp
