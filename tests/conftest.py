@@ -81,6 +81,27 @@ def new_database_url(tmp_path_factory) -> Callable[[str], str]:
     return make
 
 
+@pytest.fixture
+def fresh_app(new_database_url):
+    """Factory: an app on a new, migrated database of the given backend (no release loaded), with
+    extra config; its engine is disposed after the test."""
+    from service import create_app
+    from service.cli.db import upgrade
+
+    made = []
+
+    def make(backend: str, **config):
+        url = new_database_url(backend)
+        upgrade(url)
+        application = create_app({"PGX_DATABASE_URL": url, "TESTING": True, **config})
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        application.extensions["pgx.db"].dispose()
+
+
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),

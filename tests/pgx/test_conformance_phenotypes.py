@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from script_modules import load_script
 
-REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("conformance_phenotypes", REPO / "scripts/conformance_phenotypes.py")
-assert _spec and _spec.loader
-conformance = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = conformance
-_spec.loader.exec_module(conformance)
+conformance = load_script("conformance_phenotypes")
 
 SHARED = conformance.shared_dir()
 needs_shared = pytest.mark.skipif(

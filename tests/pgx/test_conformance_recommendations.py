@@ -3,23 +3,11 @@ makes no recommendation (scripts/conformance_recommendations.py; skipped without
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "conformance_recommendations.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("conformance_recommendations", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from script_modules import load_script
 
 
 def test_core_agrees_with_cpic_recommendations(shared_dir):
-    conformance = _script()
+    conformance = load_script("conformance_recommendations")
     report = conformance.compare(shared_dir, "core")
     assert report.total == 2054
     assert report.percent >= conformance.GOAL, report.deviations[:10]
@@ -28,12 +16,12 @@ def test_core_agrees_with_cpic_recommendations(shared_dir):
 
 def test_skips_cleanly_without_shared_data(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PGX_SHARED_DIR", str(tmp_path / "absent"))
-    assert _script().main([]) == 0
+    assert load_script("conformance_recommendations").main([]) == 0
     assert "skipped" in capsys.readouterr().out
 
 
 def test_entries_hit_cpic_keys():
-    c = _script()
+    c = load_script("conformance_recommendations")
     assert c.entry_for("HLA-B", "No Result") is None
     assert c.entry_for("HLA-B", "*57:01 positive") == {"gene": "HLA-B", "diplotype": "*57:01 positive"}
     assert c.entry_for("CYP2D6", "≥3.0") == {"gene": "CYP2D6", "activity_score": "≥3.0"}

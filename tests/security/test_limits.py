@@ -14,16 +14,9 @@ LEAK_MARKERS = ("Traceback", "SELECT", "api_clients", "sqlalchemy", "psycopg", '
 
 
 @pytest.fixture
-def limited_app(backend, new_database_url):
+def limited_app(backend, fresh_app):
     """A fresh app (own database, own in-memory counters) allowing 5 /v1 requests a minute per client."""
-    from service import create_app
-    from service.cli.db import upgrade
-
-    url = new_database_url(backend)
-    upgrade(url)
-    application = create_app({"PGX_DATABASE_URL": url, "TESTING": True, "PGX_RATELIMIT_DEFAULT": "5/minute"})
-    yield application
-    application.extensions["pgx.db"].dispose()
+    return fresh_app(backend, PGX_RATELIMIT_DEFAULT="5/minute")
 
 
 def _key(app, role: str) -> str:

@@ -105,15 +105,9 @@ def test_422_is_audited(app, client, api_key):
 
 
 @pytest.fixture
-def limited_app(backend, new_database_url):
-    from service import create_app
-    from service.cli.db import upgrade
-
-    url = new_database_url(backend)
-    upgrade(url)
-    application = create_app({"PGX_DATABASE_URL": url, "TESTING": True, "PGX_RATELIMIT_DEFAULT": "2/minute"})
-    yield application
-    application.extensions["pgx.db"].dispose()
+def limited_app(backend, fresh_app):
+    """A fresh app (own database, own in-memory counters) allowing 2 /v1 requests a minute per client."""
+    return fresh_app(backend, PGX_RATELIMIT_DEFAULT="2/minute")
 
 
 def test_429_is_audited(limited_app):
