@@ -16,11 +16,11 @@ a key gets 401, never a 422 that would reveal the request schema):
 
 401 (no, malformed, unknown or revoked key, with `WWW-Authenticate: Bearer`) and 403 (a role the
 endpoint does not serve) are raised as HTTP exceptions, so the problem+json handler in
-service/errors.py answers them (and audits them). Rate limits (Flask-Limiter) count per client key,
-or per remote address for callers without a valid key, across all `/v1` endpoints together:
-`PGX_RATELIMIT` (default 600/minute, fixed window: see init_app), storage `PGX_RATELIMIT_STORAGE_URI` (`memory://` is per
-worker process; use `redis://...` with several workers; if Redis becomes unreachable the limits
-fall back to per-worker memory). A body larger than `PGX_MAX_BODY_BYTES`
+service/errors.py answers them (and audits them). Rate limits (service/auth/ratelimit.py, the
+`limits` library) count per client key, or per remote address for callers without a valid key,
+across all `/v1` endpoints together: `PGX_RATELIMIT` (default 600/minute, fixed window), storage
+`PGX_RATELIMIT_STORAGE_URI` (`memory://` is per worker process; use `redis://...` with several
+workers; if Redis becomes unreachable the limits fall back to per-worker memory). A body larger than `PGX_MAX_BODY_BYTES`
 is refused with 413 from its Content-Length, before a byte of it is read.
 """
 
@@ -32,10 +32,9 @@ from collections.abc import Callable
 from copy import deepcopy
 
 from flask import Flask, abort, current_app, g, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.auth import ratelimit
 from service.auth.clients import ROLES, authenticate, presented_key_id
 
 __all__ = ["ROLES", "init_app", "require_roles", "get_limiter"]
@@ -131,21 +130,20 @@ def _limit_key() -> str:
     client = getattr(g, "client", None)
     if client is not None:
         return f"client:{client.key_id}"
-    return f"addr:{get_remote_address()}"
+    # The peer address (behind a load balancer: the balancer's, unless it is made to pass the
+    # client's through, e.g. werkzeug's ProxyFix); callers without a valid key share it.
+    return f"addr:{request.remote_addr or '127.0.0.1'}"
 
 
-def get_limiter(app: Flask | None = None) -> Limiter:
+def get_limiter(app: Flask | None = None) -> ratelimit.RateLimiter:
     return (app or current_app).extensions["pgx.limiter"]
 
 
 def init_app(app: Flask) -> None:
-    # Order matters: authenticate, then the body limit, then the rate limiter (registered below,
-    # so its before_request runs after ours and can count per client).
+    # Order matters: authenticate, then the body limit, then the rate limit (it counts per client).
     app.before_request(_authenticate_request)
     app.before_request(_refuse_large_body)
 
-    # Registered before the limiter, so it runs after the limiter's header injection (Flask runs
-    # after_request hooks in reverse): Retry-After only where it means something.
     @app.after_request
     def _auth_headers(resp):
         if resp.status_code == 401:
@@ -153,27 +151,6 @@ def init_app(app: Flask) -> None:
             if _bearer_token() is not None:
                 value += ', error="invalid_token"'
             resp.headers["WWW-Authenticate"] = value
-        if resp.status_code not in (429, 503):
-            resp.headers.pop("Retry-After", None)
         return resp
 
-    limiter = Limiter(
-        _limit_key,
-        app=app,
-        application_limits=[str(app.config.get("PGX_RATELIMIT_DEFAULT") or "600/minute")],
-        storage_uri=str(app.config.get("PGX_RATELIMIT_STORAGE_URI") or "memory://"),
-        headers_enabled=True,
-        # Fixed window: one counter per client and window (O(1) per request, and a single
-        # INCR on Redis), where the moving window keeps and scans a timestamp per request.
-        # Trade-off: a client may spend its limit at the end of one window and again at the
-        # start of the next (up to 2x the limit within one window length); still per client,
-        # still 429 + Retry-After. Chosen for the lookup's CPU budget (benchmarks/RESULTS.md).
-        strategy="fixed-window",
-        key_prefix="pgx",
-        # Redis unreachable: keep limiting, per worker, in memory, rather than failing every request.
-        in_memory_fallback_enabled=True,
-        enabled=bool(app.config.get("PGX_RATELIMIT_ENABLED", True)),
-    )
-    limiter.request_filter(lambda: not request.path.startswith(API_PREFIX))
-    app.extensions["pgx.limiter"] = limiter
-
+    ratelimit.init_app(app, _limit_key, API_PREFIX)
