@@ -5,12 +5,13 @@ Every setting comes from an environment variable, with a default sized for a sma
 | variable | default | gunicorn setting |
 |---|---|---|
 | PGX_BIND | 127.0.0.1:8000 | bind (comma-separated for several) |
-| PGX_WORKERS | CPU count | workers (processes) |
-| PGX_THREADS | 16 | threads per worker (gthread worker class); the audit group commit batches the records of concurrent requests of one worker, so more threads per worker mean larger groups (benchmarks/RESULTS.md) |
+| PGX_WORKERS | 2 x CPU count | workers (processes) |
+| PGX_THREADS | 8 | threads per worker (gthread worker class); the audit group commit batches the records of concurrent requests of one worker, so more threads per worker mean larger groups (benchmarks/RESULTS.md) |
 | PGX_TIMEOUT | 30 | timeout: a worker silent this long is killed and replaced |
 | PGX_GRACEFUL_TIMEOUT | 30 | graceful_timeout: time to finish in-flight requests on SIGTERM/HUP |
 | PGX_KEEPALIVE | 5 | keepalive seconds; behind a load balancer set it above the LB's idle timeout (the LB must close idle connections first) |
 | PGX_MAX_REQUESTS / PGX_MAX_REQUESTS_JITTER | 10000 / 1000 | recycle workers after that many requests |
+| PGX_REUSE_PORT | 1 | reuse_port: each worker listens on its own SO_REUSEPORT socket (TCP binds), so the kernel spreads connections evenly over the workers |
 | PGX_ACCESS_LOG | - | access log target (`-` = stdout, a path, or `off`) |
 | PGX_LOG_LEVEL | info | log level |
 | PROMETHEUS_MULTIPROC_DIR | a fresh temp dir | where workers keep their metric values |
@@ -62,10 +63,13 @@ else:
         stale.unlink()
 
 bind = [part.strip() for part in _str("PGX_BIND", "127.0.0.1:8000").split(",") if part.strip()]
-# Measured on 2 cores (benchmarks/RESULTS.md): 2 workers x 16 threads served both /healthz and
-# audited lookups best (3 workers or 4-8 threads: fewer lookups/s, no more /healthz/s).
-workers = _int("PGX_WORKERS", os.cpu_count() or 1)
-threads = _int("PGX_THREADS", 16)
+# Measured on 2 cores (benchmarks/RESULTS.md, round 3): audited lookups at 32 connections, req/s
+# SQLite / PostgreSQL: 2 workers x 16 threads 1,580-1,655 / 1,300-1,335; 3 x 12 1,805-1,950 /
+# 1,590-1,620; 4 x 8 1,800-1,820 / 1,545-1,550. A request waiting for its audit commit holds its
+# thread, and each process runs Python on one core at a time: more processes keep both cores busy
+# while some requests wait. Two per core, 8 threads each.
+workers = _int("PGX_WORKERS", 2 * (os.cpu_count() or 1))
+threads = _int("PGX_THREADS", 8)
 worker_class = "gthread"
 timeout = _int("PGX_TIMEOUT", 30)
 graceful_timeout = _int("PGX_GRACEFUL_TIMEOUT", 30)
@@ -73,6 +77,15 @@ keepalive = _int("PGX_KEEPALIVE", 5)
 max_requests = _int("PGX_MAX_REQUESTS", 10000)
 max_requests_jitter = _int("PGX_MAX_REQUESTS_JITTER", 1000)
 backlog = _int("PGX_BACKLOG", 2048)
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new connections over
+# the workers evenly (by a hash of the client address and port). With one shared socket, the
+# worker that wakes first takes a burst of keep-alive connections (31 of 32 seen in a benchmark)
+# and, one core per worker (the GIL), the machine sits half idle while it is saturated.
+# TCP binds only: on a unix socket path each worker would replace the previous worker's socket.
+# A second server started on a port already served would share it silently: on_starting refuses.
+reuse_port = _str("PGX_REUSE_PORT", "1").lower() not in {"0", "off", "false", "no"} and all(
+    not b.startswith(("unix:", "fd://")) for b in bind
+)
 preload_app = False
 # Request-size guards (the body limit itself is Flask's MAX_CONTENT_LENGTH).
 limit_request_line = 8190
@@ -148,6 +161,30 @@ class JsonLogger(Logger):
 
 
 logger_class = JsonLogger
+
+
+def _tcp_address(spec: str) -> tuple[str, int]:
+    host, _, port = spec.rpartition(":")
+    # An empty host means every interface, as gunicorn reads it.
+    return (host.strip("[]") or "0.0.0.0"), int(port)  # noqa: S104  # nosec B104
+
+
+def on_starting(server) -> None:
+    """With per-worker SO_REUSEPORT sockets nothing stops a second server from joining a port that
+    one is already serving (each would take a share of the connections): bind it plainly first,
+    and refuse to start when that fails. Skipped on a USR2 re-exec (that sharing is intended)."""
+    if not server.cfg.reuse_port or os.environ.get("GUNICORN_PID"):
+        return
+    import socket
+
+    for spec in server.cfg.bind:
+        host, port = _tcp_address(spec)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise SystemExit(f"pgx serve: cannot listen on {spec}: {exc.strerror} (another server?)") from None
 
 
 def post_fork(server, worker) -> None:

@@ -132,3 +132,33 @@ def test_serve_probes_metrics_and_graceful_stop(server):
     assert access, "no JSON access log lines"
     assert all(entry["request_id"] for entry in access)
     assert {entry["path"] for entry in access} >= {"/healthz", "/readyz", "/metrics"}
+
+
+def _listeners(port: int) -> set[str]:
+    """PIDs of the processes listening on the TCP port (from `ss`)."""
+    import re
+
+    out = subprocess.run(["ss", "-ltnpH", f"( sport = :{port} )"], capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"pid=(\d+)", out))
+
+
+def test_each_worker_listens_and_a_second_server_is_refused(server):
+    """Per-worker SO_REUSEPORT sockets (the kernel spreads connections over the workers), and no
+    second server can join the port and take a share of the traffic unnoticed."""
+    import shutil
+
+    port = int(server["base"].rsplit(":", 1)[1])
+    if shutil.which("ss") is None:
+        pytest.skip("`ss` (iproute2) is not installed: cannot list the listening sockets")
+    master = server["proc"].pid
+    listening = _listeners(port)
+    assert len(listening) == 2 and str(master) not in listening, listening
+
+    env = dict(os.environ, DATABASE_URL="sqlite:///unused.sqlite3")
+    second = subprocess.run(
+        [str(PGX), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        env=env, capture_output=True, text=True, timeout=60, cwd=server["log"].parent,
+    )
+    assert second.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in second.stdout + second.stderr
+    assert _listeners(port) == listening
