@@ -53,7 +53,9 @@ class ReleaseCache:
 
     def get(self) -> KnowledgeBase | None:
         kb = self._kb
-        if time.monotonic() - self._checked_at < self.poll_s:
+        # Without a knowledge base, wait for the thread that may be building one (it marks the
+        # check done before the build ends): a first burst of requests must not answer 503.
+        if kb is not None and time.monotonic() - self._checked_at < self.poll_s:
             return kb
         if kb is not None:
             # Someone else is already checking: keep answering from the release we hold.

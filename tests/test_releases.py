@@ -187,6 +187,40 @@ def test_threads_share_one_knowledge_base(new_database_url):
     assert len(seen) == 80 and len({id(kb) for kb in seen}) == 1
 
 
+def test_a_first_burst_waits_for_the_knowledge_base_being_built(new_database_url, monkeypatch):
+    """A fresh worker's first requests arrive together: while one thread builds the knowledge
+    base, the others wait for it; none answers 503 "no active release" (they did, before)."""
+    import time
+
+    import service.pgx.knowledge as knowledge
+    from service.releases import current_knowledge
+
+    app = build_service_app(new_database_url("sqlite"), PGX_RELEASE_POLL_S=60)
+    real = knowledge.KnowledgeBase
+
+    class SlowKnowledgeBase(real):
+        def __init__(self, *args, **kwargs):
+            time.sleep(0.3)  # a real build takes ~100 ms: widen the window
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(knowledge, "KnowledgeBase", SlowKnowledgeBase)
+    seen = []
+
+    def worker():
+        with app.test_request_context():
+            seen.append(current_knowledge(raise_if_missing=False))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads[0].start()  # this one builds; the others arrive while it does
+    time.sleep(0.1)
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 8 and None not in seen
+    assert len({id(kb) for kb in seen}) == 1 and isinstance(seen[0], SlowKnowledgeBase)
+
+
 def test_no_active_release_is_503_on_lookups_and_readyz(new_database_url):
     from service import create_app
     from service.auth.clients import create_client
