@@ -14,7 +14,7 @@ from flask import Flask
 
 from service.db import Database
 from service.errors import register_error_handlers
-from service.extensions import make_api
+from service.extensions import FastJSONProvider, make_api
 from service.settings import Settings
 
 COMPONENTS = (
@@ -45,8 +45,8 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_REDOC_PATH="/docs",
         OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
-        JSON_SORT_KEYS=False,
     )
+    app.json = FastJSONProvider(app)
     for key, value in asdict(settings).items():
         app.config.setdefault(f"PGX_{key.upper()}", value)
     if config:

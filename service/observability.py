@@ -97,14 +97,42 @@ def _label(value: Any) -> str:
     return text if _LABEL_RE.match(text) else _OTHER
 
 
+class _Children:
+    """`metric.labels(...)` remembered per label values: prometheus_client validates the values
+    and takes a lock on every `labels()` call, a measurable share of a short request. Children
+    are never removed, so a remembered one stays the metric's own. Bounded: past `limit` label
+    sets, `labels()` is called as usual."""
+
+    def __init__(self, metric, fold=None, limit: int = 10_000):
+        self.metric = metric
+        self.fold = fold
+        self.limit = limit
+        self._known: dict[tuple, Any] = {}
+
+    def __call__(self, *values: Any):
+        child = self._known.get(values)
+        if child is None:
+            labels = [self.fold(v) for v in values] if self.fold else values
+            child = self.metric.labels(*labels)
+            if len(self._known) < self.limit:
+                self._known[values] = child
+        return child
+
+
+_gene_results = _Children(GENE_RESULTS, fold=_label)
+_drug_guidance = _Children(DRUG_GUIDANCE, fold=_label)
+_http_requests = _Children(HTTP_REQUESTS)
+_http_latency = _Children(HTTP_LATENCY)
+
+
 def observe_gene_result(gene: str | None, category: str | None, count: int = 1) -> None:
     """Count gene results answered (`count` of them with this gene and category)."""
-    GENE_RESULTS.labels(gene=_label(gene), category=_label(category)).inc(count)
+    _gene_results(gene, category).inc(count)
 
 
 def observe_guidance(drug: str | None, direction: str | None, count: int = 1) -> None:
     """Count drug guidance objects answered (`count` of them with this drug and direction)."""
-    DRUG_GUIDANCE.labels(drug=_label(drug), direction=_label(direction)).inc(count)
+    _drug_guidance(drug, direction).inc(count)
 
 
 def observe_audit_write(seconds: float) -> None:
@@ -321,8 +349,9 @@ def init_app(app: Flask) -> None:
         started = g.get("pgx_started")
         if started is not None:
             endpoint = _endpoint_label()
-            HTTP_LATENCY.labels(method=request.method, endpoint=endpoint).observe(time.perf_counter() - started)
-            HTTP_REQUESTS.labels(method=request.method, endpoint=endpoint, status=str(resp.status_code)).inc()
+            method = request.method
+            _http_latency(method, endpoint).observe(time.perf_counter() - started)
+            _http_requests(method, endpoint, resp.status_code).inc()
         return resp
 
     @app.get("/metrics")

@@ -1,0 +1,126 @@
+"""The per-request shortcuts of the hot path say the same as the long way: the remembered query
+loads (service/http/parsing.py) and the orjson JSON provider (service/extensions.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import json
+import uuid
+
+import pytest
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+from service.extensions import FastJSONProvider
+from service.http.lookup import LOOKUP_QUERY, blp
+from service.http.parsing import QueryLoadCachingParser
+
+LOOKUP = "/v1/lookup?gene=CYP2C19&diplotype=*1/*2&drug=clopidogrel"
+
+
+def test_a_remembered_query_load_answers_as_a_fresh_one(client, auth):
+    parser = blp.ARGUMENTS_PARSER
+    assert isinstance(parser, QueryLoadCachingParser)
+    first = client.get(LOOKUP, headers=auth("clinician")).get_json()
+    assert any(raw == LOOKUP.split("?", 1)[1].encode() for _, raw in parser._loads)  # remembered
+    second = client.get(LOOKUP, headers=auth("clinician")).get_json()
+    for body in (first, second):
+        body.pop("audit_id"), body.pop("audit_seq"), body.pop("audit_entry_hash")
+    assert first == second and first["phenotype"] == "Intermediate Metabolizer"
+
+
+def test_invalid_queries_are_refused_every_time_and_not_remembered(client, auth):
+    parser = blp.ARGUMENTS_PARSER
+    bad = "/v1/lookup?gene=CYP2C19&diplotype=%01"
+    for _ in range(2):
+        resp = client.get(bad, headers=auth("clinician"))
+        assert resp.status_code == 422
+        assert "diplotype" in resp.get_json()["errors"]["query"]
+    assert not any(b"%01" in raw for _, raw in parser._loads)
+
+
+def test_a_query_with_a_patient_reference_is_never_remembered(client, auth):
+    parser = blp.ARGUMENTS_PARSER
+    resp = client.get(LOOKUP + "&patient_ref=MRN-REMEMBER-ME", headers=auth("clinician"))
+    assert resp.status_code == 200
+    assert not any(b"MRN-REMEMBER-ME" in raw for _, raw in parser._loads)
+
+
+def test_the_remembered_load_is_a_copy(app):
+    parser = QueryLoadCachingParser()
+    with app.test_request_context(LOOKUP):
+        first = parser.parse(LOOKUP_QUERY, location="query")
+        first["gene"] = "changed by a view"
+        assert parser.parse(LOOKUP_QUERY, location="query")["gene"] == "CYP2C19"
+    assert len(parser._loads) == 1
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+    label: str
+
+
+VALUES = [
+    {"b": 1, "a": [1.5, None, True, "≥3.0"], "nested": {"z": "ü", "y": 2**62}},
+    {"when": dt.datetime(2026, 11, 22, 5, 0, tzinfo=dt.UTC), "day": dt.date(2026, 1, 2)},
+    {"id": uuid.UUID(int=7), "dose": decimal.Decimal("0.1"), "point": _Point(1, "p")},
+    {"big": 2**70},  # beyond orjson: the standard library serializes it
+    [1, "two", {"three": 3.0}],
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_fast_json_provider_says_what_flask_default_says(value):
+    app = Flask(__name__)
+    fast, default = FastJSONProvider(app), DefaultJSONProvider(app)
+    with app.app_context():
+        fast_body = fast.response(value).get_data()
+        default_body = default.response(value).get_data()
+    assert json.loads(fast_body) == json.loads(default_body)
+    assert fast_body.endswith(b"\n")
+    assert fast.dumps(value, separators=(",", ":")).encode() == fast_body[:-1]
+    # Keys sorted, as the default does.
+    if isinstance(value, dict) and all(isinstance(v, int | str | list | dict) for v in value.values()):
+        assert list(json.loads(fast_body)) == sorted(value)
+
+
+def test_a_cached_answer_is_audited_like_the_first_one(app, client, auth):
+    """The second identical lookup takes the answer cache: its audit record carries the same
+    input, result, warnings, genes, drugs and release, and its own patient and purpose."""
+    from sqlalchemy import select
+
+    from service.app import get_db
+    from service.audit.models import audit_event
+
+    query = "/v1/lookup?gene=CYP2D6&diplotype=*4/*1&drug=codeine"  # normalized (reordered), with a warning
+    ids = []
+    for ref, purpose in (("MRN-CACHE-1", "treatment"), ("MRN-CACHE-2", "audit-test")):
+        resp = client.get(query, headers={**auth("clinician"), "X-Patient-Ref": ref, "X-Purpose-Of-Use": purpose})
+        assert resp.status_code == 200
+        ids.append(resp.get_json()["audit_id"])
+    with app.app_context(), get_db(app).engine.connect() as conn:
+        rows = {r.audit_id: r for r in conn.execute(select(audit_event).where(audit_event.c.audit_id.in_(ids)))}
+    first, second = rows[ids[0]], rows[ids[1]]
+    for column in ("input", "result", "warnings", "genes", "drugs", "release", "action", "outcome"):
+        assert getattr(first, column) == getattr(second, column), column
+    assert first.warnings  # the input was normalized, and says so
+    assert first.patient_ref != second.patient_ref and first.patient_ref and second.patient_ref
+    assert (first.purpose, second.purpose) == ("treatment", "audit-test")
+
+
+def test_audit_headers_loads_are_remembered_without_a_patient_reference(client, auth):
+    parser = blp.ARGUMENTS_PARSER
+    ok = client.get(LOOKUP, headers={**auth("clinician"), "X-Purpose-Of-Use": "treatment-remembered"})
+    assert ok.status_code == 200
+    assert any(isinstance(k, tuple) and "treatment-remembered" in k for _, k in parser._loads)
+    too_long = "purpose-too-long;" * 6  # 102 characters (a distinct text: the export is shared)
+    for _ in range(2):  # refused each time, never kept
+        resp = client.get(LOOKUP, headers={**auth("clinician"), "X-Purpose-Of-Use": too_long})
+        assert resp.status_code == 422
+    assert not any(isinstance(k, tuple) and too_long in k for _, k in parser._loads)
+    resp = client.get(LOOKUP, headers={**auth("clinician"), "X-Patient-Ref": "MRN-HEADER-NOT-KEPT"})
+    assert resp.status_code == 200
+    assert "MRN-HEADER-NOT-KEPT" not in repr(parser._loads)
