@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import JSON, Connection, insert, select
 
 from service.audit.canonical import (
     FORMAT_VERSION,
@@ -30,6 +30,7 @@ from service.audit.canonical import (
 )
 from service.audit.keys import Signer, load_patient_key, load_signer, pseudonymize
 from service.audit.models import audit_checkpoint, audit_event
+from service.db import json_dumps, pending_timeouts
 from service.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -164,10 +165,43 @@ def request_identity() -> dict[str, Any]:
     }
 
 
-# Built once (statement construction is a measurable share of a short write transaction).
-_HEAD = select(audit_event.c.seq, audit_event.c.entry_hash).order_by(audit_event.c.seq.desc()).limit(1)
-_INSERT = insert(audit_event)
+# Plain SQL, run on the transaction's DBAPI connection: these statements are the part of the
+# audit write that holds the writer lock, and SQLAlchemy's execution machinery was a measurable
+# share of it. Table and column names are the model's own; nothing comes from a request.
 _PG_LOCK = f"SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK_KEY})"
+_HEAD_SQL = f"SELECT seq, entry_hash FROM {audit_event.name} ORDER BY seq DESC LIMIT 1"  # noqa: S608  # nosec B608
+_PG_LOCK_AND_HEAD = f"{_PG_LOCK}; {_HEAD_SQL}"
+
+
+_COLUMNS = tuple(c.name for c in audit_event.columns)
+_JSON_COLUMNS = frozenset(c.name for c in audit_event.columns if isinstance(c.type, JSON))
+_INSERT_SQL: dict[tuple[str, int], str] = {}
+
+
+def _insert_sql(placeholder: str, rows: int) -> str:
+    sql = _INSERT_SQL.get((placeholder, rows))
+    if sql is None:
+        one = "(" + ",".join([placeholder] * len(_COLUMNS)) + ")"
+        # Table and column names are the model's own; every value is a bound parameter.
+        sql = _INSERT_SQL[(placeholder, rows)] = (
+            f"INSERT INTO {audit_event.name} ({','.join(_COLUMNS)}) VALUES {','.join([one] * rows)}"  # noqa: S608  # nosec B608
+        )
+    return sql
+
+
+def _insert_rows(conn: Connection, rows: list[dict]) -> None:
+    """One multi-row INSERT on the transaction's own DBAPI connection, all values bound.
+
+    SQLAlchemy's Core execute (parameter processing per row and column, execution events) was
+    the largest part of the time the writer lock is held. JSON columns are serialized with the
+    engine's own serializer (service.db.json_dumps), as SQLAlchemy would."""
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    params = [json_dumps(row[c]) if c in _JSON_COLUMNS else row[c] for row in rows for c in _COLUMNS]
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(_insert_sql(placeholder, len(rows)), params)
+    finally:
+        cursor.close()
 
 
 def _lock_and_read_head(conn: Connection) -> tuple[int, str]:
@@ -176,11 +210,46 @@ def _lock_and_read_head(conn: Connection) -> tuple[int, str]:
         if not conn.get_execution_options().get("pgx_write"):
             raise RuntimeError("append_events needs Database.write_transaction() on SQLite")
     else:
-        conn.exec_driver_sql(_PG_LOCK)
-    row = conn.execute(_HEAD).first()
+        # The transaction's timeouts (if deferred to here), the lock, then the head, in one round
+        # trip: statements of one simple query, run in order, so the lock wait is bounded by
+        # lock_timeout and the head is read with a snapshot taken after the lock was granted
+        # (one statement doing both would read with a snapshot from before the wait: stale).
+        timeouts = pending_timeouts(conn)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(_PG_LOCK_AND_HEAD if timeouts is None else f"{timeouts}; {_PG_LOCK_AND_HEAD}")
+            if timeouts is not None:
+                cursor.nextset()
+            cursor.nextset()
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(_HEAD_SQL)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
     if row is None:
         return 0, GENESIS_HASH
     return int(row[0]), str(row[1])
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def normalized_event(event: dict) -> dict:
+    """The event with its input, result and warnings already in canonical form, marked so that
+    `prepare_events` takes them as they are: for an event written many times (a cached answer)."""
+    return {
+        **event,
+        "normalized": True,
+        "input": normalize(event.get("input")),
+        "result": normalize(event.get("result")),
+        "warnings": normalize(list(event.get("warnings") or [])),
+    }
 
 
 def prepare_events(events: list[dict], *, state: AuditState | None = None,
@@ -195,6 +264,8 @@ def prepare_events(events: list[dict], *, state: AuditState | None = None,
     for ev in events:
         genes = _names(ev.get("genes"), upper=True)
         drugs = _names(ev.get("drugs"), upper=False)
+        # `normalized`: input/result/warnings come already normalized (a cached answer's event).
+        norm = _as_is if ev.get("normalized") else normalize
         prepared.append(
             {
                 "audit_id": str(uuid.uuid4()),
@@ -204,14 +275,14 @@ def prepare_events(events: list[dict], *, state: AuditState | None = None,
                 "outcome": int(ev["outcome"]),
                 "purpose": ev.get("purpose"),
                 "patient_ref": state.pseudonymize(ev.get("patient_ref")),
-                "input": normalize(ev.get("input")),
-                "result": normalize(ev.get("result")),
+                "input": norm(ev.get("input")),
+                "result": norm(ev.get("result")),
                 "genes": genes,
                 "drugs": drugs,
                 "release": ev.get("release"),
                 "request_id": ev.get("request_id", ident.get("request_id")),
                 "source_addr": ev.get("source_addr", ident.get("source_addr")),
-                "warnings": normalize(list(ev.get("warnings") or [])),
+                "warnings": norm(list(ev.get("warnings") or [])),
             }
         )
     return prepared
@@ -253,8 +324,7 @@ def append_prepared(conn: Connection, prepared: list[dict], *, state: AuditState
         )
         receipts.append(Receipt(p["audit_id"], seq, entry))
         prev = entry
-    # One row: a plain execute (an executemany costs more: psycopg runs it as a pipeline).
-    conn.execute(_INSERT, rows if len(rows) > 1 else rows[0])
+    _insert_rows(conn, rows)
     every = state.checkpoint_every
     first = receipts[0].seq
     if every and (seq // every) > ((first - 1) // every):

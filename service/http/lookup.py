@@ -13,17 +13,18 @@ import threading
 
 from flask import Flask, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from service.audit.writer import normalized_event
 from service.auth import require_roles
 from service.errors import PROBLEM_MIME, problem
 from service.extensions import get_api
 from service.http import guidance_common as common
+from service.http.parsing import QueryCachingBlueprint
 from service.http.schemas import AuditHeadersSchema, LookupQuerySchema, LookupResponseSchema, ProblemSchema
 from service.pgx.results import GeneStatus
 from service.releases import current_knowledge
 
-blp = Blueprint("lookup", __name__, url_prefix="/v1", description="Single-gene lookups")
+blp = QueryCachingBlueprint("lookup", __name__, url_prefix="/v1", description="Single-gene lookups")
 
 REFUSED = (GeneStatus.INVALID, GeneStatus.UNKNOWN_ALLELE)
 # Schema instances, built once: given a class, webargs builds (and deep-copies the fields of) a new
@@ -74,12 +75,12 @@ class Lookup(MethodView):
         cached = _answers.get(key)
         patient_ref = (headers.get("patient_ref") or args.get("patient_ref") or "").strip() or None
         purpose = common.purpose_of_use()
-        audit_input = common.audit_input([args], [drug] if drug else None)
         if cached is not None:
-            result, guidance, body = cached
-            (receipt,) = common.write_audit([self._event(200, audit_input, patient_ref, result, guidance, kb, purpose)])
+            body, answered = cached
+            (receipt,) = common.write_audit([{**answered, "patient_ref": patient_ref, "purpose": purpose}])
             return jsonify({**body, **common.receipt_fields(receipt)})
 
+        audit_input = common.audit_input([args], [drug] if drug else None)
         interp = common.Interpreter(kb)
         result = interp.interpret(entry)
         refusal = None
@@ -112,10 +113,13 @@ class Lookup(MethodView):
             **receipt_dict,
         })
         body = {k: v for k, v in dumped.items() if k not in RECEIPT_KEYS}
+        # The audit event of this answer without its per-request parts (patient, purpose),
+        # normalized once: every later request for it adds only those.
+        answered = normalized_event(self._event(200, audit_input, None, result, guidance, kb, None))
         with _answers_lock:
             if len(_answers) >= _CACHE_MAX:
                 _answers.clear()
-            _answers[key] = (result, guidance, body)
+            _answers[key] = (body, answered)
         return jsonify(dumped)
 
     @staticmethod

@@ -123,3 +123,60 @@ def _drop_copy(copy_url: str, backend: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
+def test_a_writer_reads_the_head_left_by_the_writer_it_waited_for(backend_name, new_database_url, tmp_path):
+    """The chain head is read after the writer lock is granted, with what the previous holder
+    committed (PostgreSQL: lock and head are two statements sent together; one statement doing
+    both would read with a snapshot from before the wait and fork the chain)."""
+    from service.audit import append_events
+    from service.audit.writer import AuditState, _lock_and_read_head
+    from service.cli.db import upgrade
+    from service.db import Database
+
+    url = new_database_url(backend_name)
+    upgrade(url)
+    db = Database(url)
+    state = AuditState(instance_dir=tmp_path)
+    seen = {}
+
+    def second_writer():
+        with db.write_transaction() as conn:
+            seen["head"] = _lock_and_read_head(conn)
+
+    try:
+        with db.write_transaction() as conn:
+            (receipt,) = append_events(conn, [{"action": "GET /v1/lookup", "outcome": 200}], state=state)
+            waiting = threading.Thread(target=second_writer)
+            waiting.start()
+            time.sleep(0.3)  # the second writer is now waiting for the lock
+            assert "head" not in seen
+        waiting.join(timeout=10)
+        assert seen["head"] == (receipt.seq, receipt.entry_hash)
+    finally:
+        db.dispose()
+
+
+def test_deferred_timeouts_are_in_force_when_the_audit_lock_is_taken(new_database_url):
+    """PostgreSQL: the group commit defers the transaction's lock/statement timeouts to the round
+    trip that takes the audit lock; they must be set by then (a stuck lock holder must not block
+    writers forever), exactly as in a plain write transaction."""
+    from service.audit.writer import _lock_and_read_head
+    from service.cli.db import upgrade
+    from service.db import Database
+
+    url = new_database_url("postgresql")
+    upgrade(url)
+    db = Database(url, lock_timeout_s=1.5)
+    try:
+        for deferred in (True, False):
+            with db.write_transaction(defer_timeouts=deferred) as conn:
+                _lock_and_read_head(conn)
+                settings = conn.exec_driver_sql("SELECT current_setting('lock_timeout'), "
+                                                "current_setting('statement_timeout')").one()
+                assert tuple(settings) == ("1500ms", "3s"), (deferred, settings)
+        with db.read() as conn:  # transaction-local: gone afterwards
+            assert conn.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar() == "0"
+    finally:
+        db.dispose()
