@@ -537,8 +537,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--pg-url", default=os.environ.get("PGX_TEST_POSTGRES_URL", DEFAULT_PG),
                         help="an admin URL of a PostgreSQL server; a fresh database is created and dropped")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=16)
+    # The server's own defaults (service/gunicorn_conf.py): 2 workers per core, 8 threads each.
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3)
