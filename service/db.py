@@ -9,12 +9,15 @@ BEGIN, never upgraded mid-transaction, which is what deadlocks WAL readers-turne
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
@@ -73,6 +76,20 @@ def json_dumps(value) -> str:
         return json.dumps(value)
 
 
+def configure_sqlite(dbapi_conn, *, lock_timeout_s: float, synchronous: str | None = None) -> None:
+    """Every SQLite connection of ours: WAL, a busy timeout, fsync'd commits (FULL, unless
+    PGX_SQLITE_SYNCHRONOUS says otherwise), foreign keys; transactions are ours to begin."""
+    synchronous = synchronous or os.environ.get("PGX_SQLITE_SYNCHRONOUS", "FULL")
+    # Take over transaction control from pysqlite so BEGIN IMMEDIATE is ours to issue.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_s * 1000)}")
+    cur.execute(f"PRAGMA synchronous={synchronous}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
 def make_engine(url: str, *, lock_timeout_s: float = 5.0, sqlite_synchronous: str | None = None) -> Engine:
     url = normalize_url(url)
     if is_sqlite(url):
@@ -84,19 +101,9 @@ def make_engine(url: str, *, lock_timeout_s: float = 5.0, sqlite_synchronous: st
             connect_args={"timeout": lock_timeout_s, "check_same_thread": False},
             json_serializer=json_dumps,
         )
-        synchronous = sqlite_synchronous or os.environ.get("PGX_SQLITE_SYNCHRONOUS", "FULL")
-        busy_ms = int(lock_timeout_s * 1000)
-
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
-            # Take over transaction control from pysqlite so BEGIN IMMEDIATE is ours to issue.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
+            configure_sqlite(dbapi_conn, lock_timeout_s=lock_timeout_s, synchronous=sqlite_synchronous)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection):
@@ -133,6 +140,25 @@ class WriterLockTimeout(OperationalError):
         super().__init__(message, None, Exception(message))
 
 
+LOCK_PAGE_SIZE = 4096
+_INHERITED: list = []
+
+
+class SerializedSqlite:
+    """What `Database.serialized_sqlite()` yields (see there)."""
+
+    __slots__ = ("database", "dbapi", "page")
+
+    def __init__(self, database: Database, dbapi: sqlite3.Connection, page: mmap.mmap):
+        self.database = database
+        self.dbapi = dbapi
+        self.page = page
+
+    def transaction(self):
+        """An ordinary write transaction (SQLAlchemy, BEGIN IMMEDIATE), under the lock already held."""
+        return self.database._transaction()
+
+
 class Database:
     """One per app: a lazily created engine and the transaction helpers the app uses."""
 
@@ -144,6 +170,8 @@ class Database:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._lock_fd: tuple[int, int] | None = None
+        self._raw: tuple[Engine, Any, int] | None = None
+        self._page: tuple[int, mmap.mmap] | None = None
         # Parsed once: both are asked on every write transaction (URL parsing is not free).
         self._is_sqlite = is_sqlite(self.url)
         self._lock_path = self._compute_writer_lock_path()
@@ -164,6 +192,11 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self._is_sqlite
+
+    @property
+    def serializes_sqlite_writers(self) -> bool:
+        """A SQLite database file: writers take `writer_lock()` (and may use `serialized_sqlite()`)."""
+        return self._lock_path is not None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -190,23 +223,64 @@ class Database:
         `pending_timeouts(conn)` ahead of its first statement, in the same round trip (the audit
         writer does, with its lock and chain-head read).
         """
-        lock_path = self._writer_lock_path()
-        if lock_path is None:
+        if self._writer_lock_path() is None:
             with self._transaction(defer_timeouts=defer_timeouts) as conn:
                 yield conn
             return
+        with self.writer_lock(), self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[int]:
+        """The SQLite file's writer lock alone (this process's lock, then the flock), yielding the
+        lock file's descriptor; see `write_transaction`. Only for a SQLite database file."""
+        lock_path = self._writer_lock_path()
+        if lock_path is None:
+            raise RuntimeError("writer_lock() is only for a SQLite database file")
         if not self._write_lock.acquire(timeout=self.lock_timeout_s):
             raise WriterLockTimeout("timed out waiting for this process's database writer lock")
         try:
             fd = self._writer_lock_fd(lock_path)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                with self._transaction() as conn:
-                    yield conn
+                yield fd
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             self._write_lock.release()
+
+    @contextmanager
+    def serialized_sqlite(self) -> Iterator[SerializedSqlite]:
+        """For the audit appender on a SQLite file: the writer lock held, with this process's own
+        autocommit DBAPI connection (no pool, no SQLAlchemy statement machinery) and the lock
+        file's shared page. None of it is a transaction: the appender's single INSERT is its own
+        (service/audit/writer.py); `transaction()` opens an ordinary one, under the same lock."""
+        with self.writer_lock() as fd:
+            yield SerializedSqlite(self, self._own_sqlite(), self._lock_page(fd))
+
+    def _own_sqlite(self) -> sqlite3.Connection:
+        """A connection of the engine's pool, kept checked out for the audit appender (so it is
+        configured like every other: `configure_sqlite` and any other connect listener)."""
+        engine = self.engine
+        if self._raw is None or self._raw[0] is not engine:
+            if self._raw is not None and self._raw[2] != os.getpid():
+                # Inherited across fork: never closed or returned here (SQLite connections must
+                # not be used across fork); kept referenced so no finalizer touches it either.
+                _INHERITED.append(self._raw[1])
+            elif self._raw is not None:
+                self._raw[1].close()
+            self._raw = (engine, engine.raw_connection(), os.getpid())
+        return self._raw[1].dbapi_connection
+
+    def _lock_page(self, fd: int) -> mmap.mmap:
+        """The writer lock file's first page, mapped shared: what one holder of the lock leaves
+        there, the next holder (of any process) reads. Called with the flock held."""
+        pid = os.getpid()
+        if self._page is None or self._page[0] != pid:
+            if os.fstat(fd).st_size < LOCK_PAGE_SIZE:
+                os.ftruncate(fd, LOCK_PAGE_SIZE)  # zeros: nothing left there yet
+            self._page = (pid, mmap.mmap(fd, LOCK_PAGE_SIZE))
+        return self._page[1]
 
     def _writer_lock_path(self) -> str | None:
         return self._lock_path
@@ -247,6 +321,12 @@ class Database:
                     conn.info.pop(PENDING_TIMEOUTS, None)
 
     def dispose(self) -> None:
+        if self._raw is not None and self._raw[2] == os.getpid():
+            self._raw[1].close()
+        self._raw = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+        if self._page is not None and self._page[0] == os.getpid():
+            self._page[1].close()
+        self._page = None

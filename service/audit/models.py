@@ -18,7 +18,9 @@ from service.db import Base
 class AuditEvent(Base):
     __tablename__ = "audit_event"
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # On SQLite an INTEGER PRIMARY KEY is the rowid itself (one B-tree, not two); 64-bit either way.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                     autoincrement=False)
     audit_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     recorded: Mapped[str] = mapped_column(String(32), nullable=False, index=True)  # UTC ISO 8601, ms, Z
     actor: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
@@ -36,7 +38,9 @@ class AuditEvent(Base):
     source_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
     warnings: Mapped[object | None] = mapped_column(JSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    entry_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # Not indexed: no query looks a record up by it, and its uniqueness follows from the chain's
+    # (migration 0004_audit_append_path).
+    entry_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     canonical: Mapped[str] = mapped_column(Text, nullable=False)
 
 

@@ -325,13 +325,20 @@ class GroupCommitter:
                 count += len(w.prepared)
         return group
 
+    def _writer(self):
+        """A SQLite file: its writer lock and the one-statement append (service/audit/writer.py);
+        otherwise a write transaction whose timeouts travel with the lock and head read (one
+        round trip less on PostgreSQL)."""
+        if getattr(self.db, "serializes_sqlite_writers", False):
+            return self.db.serialized_sqlite()
+        return self.db.write_transaction(defer_timeouts=True)
+
     def _lead(self) -> None:
         import service.audit as audit  # looked up at call time (tests replace append_events)
 
         group: list[_Waiter] = []
         try:
-            # The timeouts travel with the lock and head read (one round trip less on PostgreSQL).
-            with self.db.write_transaction(defer_timeouts=True) as conn:
+            with self._writer() as conn:
                 # Taken once the writer lock is held, not before: the requests that queued while
                 # this leader waited for it (another worker's transaction) join this one. Fewer,
                 # larger transactions, so less time in the section every worker serializes on.
