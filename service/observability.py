@@ -12,7 +12,9 @@ Metrics
   took to write (lock wait + insert + commit).
 - ``pgx_db_write_transaction_seconds``: measured here, from SQLAlchemy events, for every
   ``Database.write_transaction()`` (BEGIN to the connection's return to the pool, commit
-  included); in the request path those are the audit writes.
+  included), and by the audit group commit for its one-statement appends on SQLite
+  (:func:`observe_db_write`: writer-lock wait to commit); in the request path those are the
+  audit writes.
 
 Under gunicorn with several workers each worker has its own memory, so the values are kept in
 files under ``PROMETHEUS_MULTIPROC_DIR`` (set by ``service/gunicorn_conf.py`` before any worker
@@ -138,6 +140,12 @@ def observe_guidance(drug: str | None, direction: str | None, count: int = 1) ->
 def observe_audit_write(seconds: float) -> None:
     """Record the duration of one audit write (lock wait + insert + commit), in seconds."""
     AUDIT_WRITE.observe(max(0.0, float(seconds)))
+
+
+def observe_db_write(seconds: float) -> None:
+    """Record one audit write that is not a `Database.write_transaction()` (SQLite's guarded
+    INSERT under the writer lock: lock wait, statement, commit), in seconds."""
+    DB_WRITE.observe(max(0.0, float(seconds)))
 
 
 _WRITE_T0 = "pgx_write_t0"

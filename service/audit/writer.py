@@ -368,7 +368,7 @@ def append_prepared(conn: Connection, prepared: list[dict], *, state: AuditState
 # group is appended the general way (BEGIN IMMEDIATE, head read from the table). Compared with
 # that way it saves, per group, the BEGIN, the head read and the COMMIT as separate calls into
 # SQLite (each a GIL hand-off while every other writer waits on the lock) and SQLAlchemy's
-# connection and transaction machinery. A group due for a signed checkpoint goes the general way.
+# connection and transaction machinery.
 
 _HEAD_PAGE = struct.Struct(">8sq64s")  # magic, seq, entry_hash (hex, ASCII)
 _HEAD_MAGIC = b"pgxhead1"
@@ -402,23 +402,51 @@ def _page_head(page) -> tuple[int, str] | None:
 def _append_serialized_sqlite(session, prepared: list[dict], state: AuditState) -> list[Receipt]:
     head = _page_head(session.page)
     receipts = None
-    if head is not None and not _checkpoint_due(state, head[0] + 1, head[0] + len(prepared)):
-        rows, guarded = _chain(prepared, *head)
-        params = [json_dumps(row[c]) if c in _JSON_COLUMNS else row[c] for row in rows for c in _COLUMNS]
-        try:
-            inserted = session.dbapi.execute(_guarded_insert_sql(len(rows)),
-                                             [*params, head[0], GENESIS_HASH, head[1]]).rowcount
-        except sqlite3.OperationalError:  # busy past the timeout, a stale snapshot: the general way
-            inserted = 0
-        if inserted == len(rows):
-            receipts = guarded
-        elif inserted:  # one statement inserts all of its rows or none
-            raise RuntimeError(f"guarded audit insert wrote {inserted} of {len(rows)} rows")
+    if head is not None:
+        receipts = _guarded_append(session.dbapi, prepared, state, head)
     if receipts is None:
         with session.transaction() as conn:
             receipts = append_prepared(conn, prepared, state=state)
     _HEAD_PAGE.pack_into(session.page, 0, _HEAD_MAGIC, receipts[-1].seq, receipts[-1].entry_hash.encode("ascii"))
     return receipts
+
+
+def _guarded_append(dbapi, prepared: list[dict], state: AuditState, head: tuple[int, str]) -> list[Receipt] | None:
+    """The group as one INSERT guarded by `head`; None (nothing written) when `head` is not the
+    table's last record. A group that reaches a checkpoint boundary inserts its records and the
+    signed checkpoint in one explicit transaction instead (once per checkpoint_every records)."""
+    rows, receipts = _chain(prepared, *head)
+    params = [json_dumps(row[c]) if c in _JSON_COLUMNS else row[c] for row in rows for c in _COLUMNS]
+    params += [head[0], GENESIS_HASH, head[1]]
+    checkpoint = _checkpoint_due(state, receipts[0].seq, receipts[-1].seq)
+    try:
+        if checkpoint:
+            dbapi.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = dbapi.execute(_guarded_insert_sql(len(rows)), params).rowcount
+            if inserted == len(rows) and checkpoint:
+                cp = sign_checkpoint(state, receipts[-1].seq, receipts[-1].entry_hash)
+                dbapi.execute(_CHECKPOINT_INSERT_SQL, [cp[c] for c in _CHECKPOINT_COLUMNS])
+            if checkpoint:
+                dbapi.execute("COMMIT" if inserted == len(rows) else "ROLLBACK")
+        except BaseException:
+            if checkpoint and dbapi.in_transaction:
+                dbapi.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError:  # busy past the timeout, a stale snapshot: the general way
+        return None
+    if inserted == len(rows):
+        return receipts
+    if inserted:  # one statement inserts all of its rows or none
+        raise RuntimeError(f"guarded audit insert wrote {inserted} of {len(rows)} rows")
+    return None
+
+
+_CHECKPOINT_COLUMNS = ("origin", "size", "head_hash", "time", "key_id", "signature")
+_CHECKPOINT_INSERT_SQL = (
+    f"INSERT INTO {audit_checkpoint.name} ({','.join(_CHECKPOINT_COLUMNS)}) "  # noqa: S608  # nosec B608
+    f"VALUES ({','.join('?' * len(_CHECKPOINT_COLUMNS))})"
+)
 
 
 def log_write_failure(exc: BaseException) -> None:

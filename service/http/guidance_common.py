@@ -20,7 +20,8 @@ from typing import Any
 from flask import current_app, g, request
 
 from service.errors import ServiceUnavailable
-from service.observability import observe_audit_write, observe_gene_result, observe_guidance
+from service.db import SerializedSqlite
+from service.observability import observe_audit_write, observe_db_write, observe_gene_result, observe_guidance
 from service.pgx.results import DrugGuidance, GeneResult, GenotypeEntry
 
 log = logging.getLogger(__name__)
@@ -338,6 +339,7 @@ class GroupCommitter:
 
         group: list[_Waiter] = []
         try:
+            started = time.perf_counter()
             with self._writer() as conn:
                 # Taken once the writer lock is held, not before: the requests that queued while
                 # this leader waited for it (another worker's transaction) join this one. Fewer,
@@ -345,6 +347,8 @@ class GroupCommitter:
                 group = self._take_group()
                 receipts = audit.append_events(conn, [p for w in group for p in w.prepared],
                                                state=self.state, prepared=True)
+            if isinstance(conn, SerializedSqlite):  # (write_transaction()s are timed by SQLAlchemy events)
+                observe_db_write(time.perf_counter() - started)
             i = 0
             for w in group:
                 w.receipts = receipts[i:i + len(w.prepared)]

@@ -88,3 +88,56 @@ def test_migrations_match_the_models(backend, new_database_url):
     upgrade(url)
     drift = _drift(url)
     assert not drift, f"models and migrations disagree: {drift}"
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_0004_keeps_every_audit_record_byte_for_byte(backend, new_database_url, tmp_path):
+    """0004 rebuilds audit_event on SQLite (seq becomes the rowid) and drops the unique index on
+    entry_hash: records written before it survive unchanged, both ways, still verify, and the
+    table stays append-only."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from service import create_app
+    from service.audit.verify import verify_export
+    from audit.helpers import append, event, export_text, public_key
+
+    url = new_database_url(backend)
+    upgrade(url, "0003_api_clients")
+    app = create_app({"PGX_DATABASE_URL": url, "TESTING": True, "PGX_INSTANCE_DIR": str(tmp_path / "var"),
+                      "PGX_PATIENT_REF_KEY": "k", "PGX_AUDIT_CHECKPOINT_EVERY": 5})
+    append(app, [event(i) for i in range(7)])
+    engine = create_engine(normalize_url(url))
+
+    def rows():
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text("SELECT * FROM audit_event ORDER BY seq"))]
+
+    def unique_columns():
+        return {tuple(u["column_names"]) for u in inspect(engine).get_unique_constraints("audit_event")}
+
+    try:
+        before = rows()
+        assert ("entry_hash",) in unique_columns()
+        upgrade(url)
+        assert rows() == before
+        assert ("entry_hash",) not in unique_columns() and ("audit_id",) in unique_columns()
+        if backend == "sqlite":
+            with engine.connect() as conn:
+                # seq is the rowid: no separate primary-key index beside the table's B-tree
+                origins = [r[3] for r in conn.execute(text("PRAGMA index_list(audit_event)"))]
+                assert "pk" not in origins, origins
+                assert conn.execute(text("SELECT count(*) FROM audit_event WHERE rowid = seq")).scalar() == 7
+        append(app, [event(i) for i in range(7, 9)])  # the chain goes on across the migration
+        report = verify_export(export_text(app).encode(), public_key=public_key(app))
+        assert report.ok and report.records == 9, report.errors
+        for statement in ("UPDATE audit_event SET actor = 'x'", "DELETE FROM audit_event"):
+            with pytest.raises(DBAPIError), engine.begin() as conn:
+                conn.execute(text(statement))
+        after = rows()
+        downgrade(url, "0003_api_clients")
+        assert rows() == after
+        assert ("entry_hash",) in unique_columns()
+    finally:
+        app.extensions["pgx.db"].dispose()
+        engine.dispose()

@@ -1,0 +1,142 @@
+"""The SQLite audit appender's one-statement path (service/audit/writer.py, "SQLite: one guarded
+INSERT per group"): it trusts the chain head left on the writer lock file's page only when the
+table agrees, so a stale, missing or forged page never forks or breaks the chain."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from service.audit import append_events
+from service.audit.verify import verify_export
+from service.audit.writer import _HEAD_MAGIC, _HEAD_PAGE, _page_head, new_audit_id
+
+from .helpers import append, event, export_text, public_key
+
+
+
+@pytest.fixture
+def backend() -> str:
+    """SQLite only: the one-statement path is SQLite's (PostgreSQL keeps the general path)."""
+    return "sqlite"
+
+
+def serialized(app, events):
+    """Append through Database.serialized_sqlite(), as the HTTP group commit does on SQLite."""
+    db = app.extensions["pgx.db"]
+    assert db.serializes_sqlite_writers
+    with app.app_context(), db.serialized_sqlite() as session:
+        return append_events(session, events), _page_head(session.page)
+
+
+def table(app) -> list[tuple]:
+    with app.extensions["pgx.db"].engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT seq, prev_hash, entry_hash FROM audit_event ORDER BY seq"))]
+
+
+def assert_chain_verifies(app, count: int) -> None:
+    rows = table(app)
+    assert [r[0] for r in rows] == list(range(1, count + 1))
+    for before, after in zip(rows, rows[1:], strict=False):
+        assert after[1] == before[2]
+    report = verify_export(export_text(app).encode(), public_key=public_key(app))
+    assert report.ok, report.errors
+    assert report.records == count
+
+
+def test_groups_go_in_one_statement_after_the_page_head(audit_app, monkeypatch):
+    receipts, head = serialized(audit_app, [event(i) for i in range(3)])  # empty page: general path
+    assert head == (3, receipts[-1].entry_hash)
+    general = []
+    import service.audit.writer as writer
+
+    real = writer.append_prepared
+    monkeypatch.setattr(writer, "append_prepared", lambda *a, **k: general.append(1) or real(*a, **k))
+    for start in (3, 5, 8):
+        receipts, head = serialized(audit_app, [event(i) for i in range(start, start + 2)])
+        assert head == (receipts[-1].seq, receipts[-1].entry_hash)
+    assert general == []  # every later group took the guarded INSERT
+    assert_chain_verifies(audit_app, 9)
+
+
+def test_a_stale_page_inserts_nothing_and_the_group_goes_the_general_way(audit_app):
+    serialized(audit_app, [event(0), event(1)])
+    append(audit_app, [event(2), event(3)])  # a writer that leaves no page (the general path)
+    receipts, head = serialized(audit_app, [event(4)])
+    assert receipts[0].seq == 5  # after the table's head (4), not the page's (2)
+    assert head == (5, receipts[0].entry_hash)
+    assert_chain_verifies(audit_app, 5)
+
+
+@pytest.mark.parametrize("page", ["zeros", "garbage", "wrong_hash", "ahead"])
+def test_a_missing_or_forged_page_never_breaks_the_chain(audit_app, page):
+    serialized(audit_app, [event(0), event(1)])
+    db = audit_app.extensions["pgx.db"]
+    with audit_app.app_context(), db.serialized_sqlite() as session:
+        if page == "zeros":
+            session.page[:_HEAD_PAGE.size] = bytes(_HEAD_PAGE.size)
+        elif page == "garbage":
+            session.page[:_HEAD_PAGE.size] = bytes(range(_HEAD_PAGE.size))
+        elif page == "wrong_hash":
+            _HEAD_PAGE.pack_into(session.page, 0, _HEAD_MAGIC, 2, b"f" * 64)
+        else:  # a head the table never had
+            seq, entry = _page_head(session.page)
+            _HEAD_PAGE.pack_into(session.page, 0, _HEAD_MAGIC, seq + 5, entry.encode())
+    receipts, head = serialized(audit_app, [event(2), event(3)])
+    assert [r.seq for r in receipts] == [3, 4]
+    assert head == (4, receipts[-1].entry_hash)
+    assert_chain_verifies(audit_app, 4)
+
+
+def test_checkpoint_boundaries_commit_records_and_checkpoint_together(audit_app):
+    # checkpoint_every = 10 (tests/audit/conftest.py); the page is set from the first group on
+    for start in range(0, 35, 3):
+        serialized(audit_app, [event(i) for i in range(start, min(start + 3, 35))])
+    with audit_app.extensions["pgx.db"].engine.connect() as conn:
+        sizes = [r[0] for r in conn.execute(text("SELECT size FROM audit_checkpoint ORDER BY id"))]
+    assert sizes == [12, 21, 30]  # the groups 10-12, 19-21 and 28-30 crossed 10, 20 and 30
+    assert_chain_verifies(audit_app, 35)
+
+
+def test_a_failed_guarded_insert_leaves_no_record_and_no_page(audit_app):
+    from service.audit.writer import prepare_events
+    from service.errors import ServiceUnavailable
+
+    (first,), _ = serialized(audit_app, [event(0)])
+    db = audit_app.extensions["pgx.db"]
+    with audit_app.app_context():
+        prepared = prepare_events([event(1), event(2)], ident={})
+    prepared[1]["audit_id"] = first.audit_id  # the unique audit_id index refuses the statement
+    with audit_app.app_context(), db.serialized_sqlite() as session:
+        with pytest.raises(ServiceUnavailable):  # (an IntegrityError inside: fail closed)
+            append_events(session, prepared, prepared=True)
+        assert _page_head(session.page) == (1, first.entry_hash)
+    assert len(table(audit_app)) == 1  # neither record of the group
+    receipts, head = serialized(audit_app, [event(3)])
+    assert receipts[0].seq == 2 and head[0] == 2
+    assert_chain_verifies(audit_app, 2)
+
+
+def test_audit_ids_are_time_ordered_uuid7():
+    ids = [new_audit_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    millis = [uuid.UUID(v).int >> 80 for v in ids]
+    assert millis == sorted(millis)  # ordered to the millisecond (random within one)
+    import time
+
+    assert abs(millis[-1] - time.time_ns() // 1_000_000) < 5_000
+
+
+def test_page_layout_round_trips():
+    page = bytearray(4096)
+    assert _page_head(page) is None
+    _HEAD_PAGE.pack_into(page, 0, _HEAD_MAGIC, 2**40, b"a" * 64)
+    assert _page_head(page) == (2**40, "a" * 64)
+    struct.pack_into("8s", page, 0, b"pgxhead0")
+    assert _page_head(page) is None
