@@ -19,8 +19,8 @@ from typing import Any
 
 from flask import current_app, g, request
 
-from service.errors import ServiceUnavailable
 from service.db import SerializedSqlite
+from service.errors import ServiceUnavailable
 from service.observability import observe_audit_write, observe_db_write, observe_gene_result, observe_guidance
 from service.pgx.results import DrugGuidance, GeneResult, GenotypeEntry
 

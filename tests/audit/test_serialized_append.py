@@ -17,7 +17,6 @@ from service.audit.writer import _HEAD_MAGIC, _HEAD_PAGE, _page_head, new_audit_
 from .helpers import append, event, export_text, public_key
 
 
-
 @pytest.fixture
 def backend() -> str:
     """SQLite only: the one-statement path is SQLite's (PostgreSQL keeps the general path)."""

@@ -95,12 +95,12 @@ def test_0004_keeps_every_audit_record_byte_for_byte(backend, new_database_url, 
     """0004 rebuilds audit_event on SQLite (seq becomes the rowid) and drops the unique index on
     entry_hash: records written before it survive unchanged, both ways, still verify, and the
     table stays append-only."""
+    from audit.helpers import append, event, export_text, public_key
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
     from service import create_app
     from service.audit.verify import verify_export
-    from audit.helpers import append, event, export_text, public_key
 
     url = new_database_url(backend)
     upgrade(url, "0003_api_clients")
