@@ -13,6 +13,7 @@ Every setting comes from an environment variable, with a default sized for a sma
 | PGX_MAX_REQUESTS / PGX_MAX_REQUESTS_JITTER | 10000 / 1000 | recycle workers after that many requests |
 | PGX_REUSE_PORT | 1 | reuse_port: each worker listens on its own SO_REUSEPORT socket (TCP binds), so the kernel spreads connections evenly over the workers |
 | PGX_ACCESS_LOG | - | access log target (`-` = stdout, a path, or `off`) |
+| PGX_CPU_AFFINITY | off | `on`: each worker runs on one CPU (of those the server may use), the workers spread evenly |
 | PGX_LOG_LEVEL | info | log level |
 | PROMETHEUS_MULTIPROC_DIR | a fresh temp dir | where workers keep their metric values |
 
@@ -187,9 +188,28 @@ def on_starting(server) -> None:
                 raise SystemExit(f"pgx serve: cannot listen on {spec}: {exc.strerror} (another server?)") from None
 
 
+_CPU_AFFINITY = _str("PGX_CPU_AFFINITY", "off").lower() in {"1", "on", "true", "yes"}
+
+
 def post_fork(server, worker) -> None:
-    """In the new worker: nothing inherited to reset (no preload); say which worker started."""
+    """In the new worker: nothing inherited to reset (no preload); say which worker started and,
+    with PGX_CPU_AFFINITY=on, keep it on one CPU of those it may use (worker i on CPU i mod n):
+    its threads then hand requests and the GIL to each other on one core, with warm caches,
+    instead of waking each other across cores (benchmarks/RESULTS.md, round 5)."""
     server.log.info("worker %s started", worker.pid)
+    cpu = getattr(worker, "pgx_cpu", None)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+def pre_fork(server, worker) -> None:
+    """In the master, before a worker forks: with PGX_CPU_AFFINITY=on, give it the CPU that the
+    fewest live workers have (a worker replaced after max_requests gets its predecessor's)."""
+    if not _CPU_AFFINITY or not hasattr(os, "sched_setaffinity"):
+        return
+    taken = [getattr(w, "pgx_cpu", None) for w in server.WORKERS.values()]
+    cpus = sorted(os.sched_getaffinity(0))
+    worker.pgx_cpu = min(cpus, key=lambda c: (taken.count(c), c))
 
 
 def child_exit(server, worker) -> None:

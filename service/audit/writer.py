@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import JSON, Connection, insert, select
+from sqlalchemy import Connection, insert, select
 
 from service.audit.canonical import (
     FORMAT_VERSION,
@@ -188,7 +188,6 @@ _PG_LOCK_AND_HEAD = f"{_PG_LOCK}; {_HEAD_SQL}"
 
 
 _COLUMNS = tuple(c.name for c in audit_event.columns)
-_JSON_COLUMNS = frozenset(c.name for c in audit_event.columns if isinstance(c.type, JSON))
 _INSERT_SQL: dict[tuple[str, int], str] = {}
 
 
@@ -203,17 +202,14 @@ def _insert_sql(placeholder: str, rows: int) -> str:
     return sql
 
 
-def _insert_rows(conn: Connection, rows: list[dict]) -> None:
-    """One multi-row INSERT on the transaction's own DBAPI connection, all values bound.
-
-    SQLAlchemy's Core execute (parameter processing per row and column, execution events) was
-    the largest part of the time the writer lock is held. JSON columns are serialized with the
-    engine's own serializer (service.db.json_dumps), as SQLAlchemy would."""
+def _insert_rows(conn: Connection, params: list, rows: int) -> None:
+    """One multi-row INSERT on the transaction's own DBAPI connection, all values bound (the
+    parameters from `_chain`). SQLAlchemy's Core execute (parameter processing per row and
+    column, execution events) was the largest part of the time the writer lock is held."""
     placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
-    params = [json_dumps(row[c]) if c in _JSON_COLUMNS else row[c] for row in rows for c in _COLUMNS]
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.execute(_insert_sql(placeholder, len(rows)), params)
+        cursor.execute(_insert_sql(placeholder, rows), params)
     finally:
         cursor.close()
 
@@ -263,6 +259,8 @@ def normalized_event(event: dict) -> dict:
         "input": normalize(event.get("input")),
         "result": normalize(event.get("result")),
         "warnings": normalize(list(event.get("warnings") or [])),
+        "genes": _names(event.get("genes"), upper=True),
+        "drugs": _names(event.get("drugs"), upper=False),
     }
 
 
@@ -276,10 +274,14 @@ def prepare_events(events: list[dict], *, state: AuditState | None = None,
         ident = request_identity()
     prepared = []
     for ev in events:
-        genes = _names(ev.get("genes"), upper=True)
-        drugs = _names(ev.get("drugs"), upper=False)
-        # `normalized`: input/result/warnings come already normalized (a cached answer's event).
-        norm = _as_is if ev.get("normalized") else normalize
+        # `normalized`: input/result/warnings and the names come already normalized (a cached
+        # answer's event, see normalized_event).
+        if ev.get("normalized"):
+            norm, genes, drugs = _as_is, ev["genes"], ev["drugs"]
+        else:
+            norm = normalize
+            genes = _names(ev.get("genes"), upper=True)
+            drugs = _names(ev.get("drugs"), upper=False)
         prepared.append(
             {
                 "audit_id": new_audit_id(),
@@ -302,39 +304,47 @@ def prepare_events(events: list[dict], *, state: AuditState | None = None,
     return prepared
 
 
-def _chain(prepared: list[dict], seq: int, prev: str) -> tuple[list[dict], list[Receipt]]:
-    """The rows and receipts of `prepared` appended after the head (seq, prev): each record's
-    seq, recorded (one time for the group, taken under the lock: non-decreasing along seq),
-    prev_hash, entry_hash and canonical text."""
+# The columns in the order _chain writes them: the model's own order (checked at import).
+_ROW_ORDER = (
+    "seq", "audit_id", "recorded", "actor", "role", "action", "outcome", "purpose", "patient_ref",
+    "input", "result", "genes", "drugs", "release", "request_id", "source_addr", "warnings",
+    "prev_hash", "entry_hash", "canonical",
+)
+if _COLUMNS != _ROW_ORDER:  # pragma: no cover - a model change must update _chain
+    raise RuntimeError(f"audit_event columns changed: {_COLUMNS}")
+
+
+def _chain(prepared: list[dict], seq: int, prev: str) -> tuple[list, list[Receipt]]:
+    """The INSERT parameters (one row after another, in _COLUMNS order) and receipts of
+    `prepared` appended after the head (seq, prev): each record's seq, recorded (one time for the
+    group, taken under the lock: non-decreasing along seq), prev_hash, entry_hash and canonical
+    text. JSON columns are serialized with the engine's serializer (service.db.json_dumps), as
+    SQLAlchemy would, once per distinct object in the group (a cached answer's input and result
+    are one object shared by every request for it)."""
     recorded = utc_now_iso()
-    rows = []
+    texts: dict[int, str] = {}  # by id(): every object stays referenced by `prepared` meanwhile
+
+    def as_json(value: Any) -> str:
+        text = texts.get(id(value))
+        if text is None:
+            text = texts[id(value)] = json_dumps(value)
+        return text
+
+    params: list = []
     receipts = []
     for p in prepared:
         seq += 1
-        body = {
-            "v": FORMAT_VERSION,
-            "seq": seq,
-            "recorded": recorded,
-            **p,
-            "prev_hash": prev,
-        }
-        canon = canonical_text(body)
+        canon = canonical_text({"v": FORMAT_VERSION, "seq": seq, "recorded": recorded, **p, "prev_hash": prev})
         entry = hashlib.sha256(canon.encode("utf-8")).hexdigest()
-        rows.append(
-            {
-                **p,
-                "seq": seq,
-                "recorded": recorded,
-                "genes": _joined(p["genes"]),
-                "drugs": _joined(p["drugs"]),
-                "prev_hash": prev,
-                "entry_hash": entry,
-                "canonical": canon,
-            }
+        params += (
+            seq, p["audit_id"], recorded, p["actor"], p["role"], p["action"], p["outcome"], p["purpose"],
+            p["patient_ref"], as_json(p["input"]), as_json(p["result"]), _joined(p["genes"]),
+            _joined(p["drugs"]), p["release"], p["request_id"], p["source_addr"], as_json(p["warnings"]),
+            prev, entry, canon,
         )
         receipts.append(Receipt(p["audit_id"], seq, entry))
         prev = entry
-    return rows, receipts
+    return params, receipts
 
 
 def _checkpoint_due(state: AuditState, first: int, last: int) -> bool:
@@ -350,8 +360,8 @@ def append_prepared(conn: Connection, prepared: list[dict], *, state: AuditState
         return []
     state = state or get_state()
     seq, prev = _lock_and_read_head(conn)
-    rows, receipts = _chain(prepared, seq, prev)
-    _insert_rows(conn, rows)
+    params, receipts = _chain(prepared, seq, prev)
+    _insert_rows(conn, params, len(receipts))
     if _checkpoint_due(state, receipts[0].seq, receipts[-1].seq):
         insert_checkpoint(conn, state, receipts[-1].seq, receipts[-1].entry_hash)
     return receipts
@@ -415,30 +425,30 @@ def _guarded_append(dbapi, prepared: list[dict], state: AuditState, head: tuple[
     """The group as one INSERT guarded by `head`; None (nothing written) when `head` is not the
     table's last record. A group that reaches a checkpoint boundary inserts its records and the
     signed checkpoint in one explicit transaction instead (once per checkpoint_every records)."""
-    rows, receipts = _chain(prepared, *head)
-    params = [json_dumps(row[c]) if c in _JSON_COLUMNS else row[c] for row in rows for c in _COLUMNS]
-    params += [head[0], GENESIS_HASH, head[1]]
+    params, receipts = _chain(prepared, *head)
+    params += (head[0], GENESIS_HASH, head[1])
+    rows = len(receipts)
     checkpoint = _checkpoint_due(state, receipts[0].seq, receipts[-1].seq)
     try:
         if checkpoint:
             dbapi.execute("BEGIN IMMEDIATE")
         try:
-            inserted = dbapi.execute(_guarded_insert_sql(len(rows)), params).rowcount
-            if inserted == len(rows) and checkpoint:
+            inserted = dbapi.execute(_guarded_insert_sql(rows), params).rowcount
+            if inserted == rows and checkpoint:
                 cp = sign_checkpoint(state, receipts[-1].seq, receipts[-1].entry_hash)
                 dbapi.execute(_CHECKPOINT_INSERT_SQL, [cp[c] for c in _CHECKPOINT_COLUMNS])
             if checkpoint:
-                dbapi.execute("COMMIT" if inserted == len(rows) else "ROLLBACK")
+                dbapi.execute("COMMIT" if inserted == rows else "ROLLBACK")
         except BaseException:
             if checkpoint and dbapi.in_transaction:
                 dbapi.execute("ROLLBACK")
             raise
     except sqlite3.OperationalError:  # busy past the timeout, a stale snapshot: the general way
         return None
-    if inserted == len(rows):
+    if inserted == rows:
         return receipts
     if inserted:  # one statement inserts all of its rows or none
-        raise RuntimeError(f"guarded audit insert wrote {inserted} of {len(rows)} rows")
+        raise RuntimeError(f"guarded audit insert wrote {inserted} of {rows} rows")
     return None
 
 
