@@ -184,6 +184,7 @@ def _free_port() -> int:
 
 SERVER_PIDS: dict[str, int] = {}
 RATELIMIT_STORAGE = ["memory://"]
+SERVER_ENV: dict[str, str] = {}  # --server-env: settings of every server this run starts
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -229,6 +230,7 @@ def server(env: dict[str, str], workdir: Path, workers: int, threads: int,
         PGX_MAX_REQUESTS="0",  # no worker recycling in the middle of a measurement
         PGX_RATELIMIT_STORAGE_URI=RATELIMIT_STORAGE[0],
     )
+    run_env.update(SERVER_ENV)
     run_env.update(extra_env or {})
     log = open(workdir / f"server-{port}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -433,7 +435,8 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
     with fresh_database(backend, args.pg_url, workdir) as url:
         env, key = prepare(url, workdir)
         print(f"\n## {backend}: workers={args.workers} threads={args.threads}, {args.connections} connections, "
-              f"{args.runs} x {args.duration:g}s runs, rate-limit storage {args.ratelimit_storage}; "
+              f"{args.runs} x {args.duration:g}s runs, rate-limit storage {args.ratelimit_storage}"
+              f"{''.join(f', {k}={v}' for k, v in SERVER_ENV.items())}; "
               f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
 
         with server(env, workdir, args.workers, args.threads) as base:
@@ -550,10 +553,13 @@ def main() -> None:
     parser.add_argument("--skip-sync", action="store_true")
     parser.add_argument("--ratelimit-storage", default="memory://",
                         help="PGX_RATELIMIT_STORAGE_URI for the server (e.g. redis://127.0.0.1:6379/15)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for every server started (repeatable), e.g. PGX_CPU_AFFINITY=on")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
     args.scaling = [int(x) for x in args.scaling.split(",") if x.strip()]
     RATELIMIT_STORAGE[0] = args.ratelimit_storage
+    SERVER_ENV.update(item.split("=", 1) for item in args.server_env)
 
     ensure_wrk()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]

@@ -159,6 +159,23 @@ class SerializedSqlite:
         return self.database._transaction()
 
 
+class SerializedPostgres:
+    """What `Database.serialized_postgres()` yields: the driver connection and the statement
+    that sets the transaction's lock and statement timeouts."""
+
+    __slots__ = ("database", "dbapi", "timeouts_sql")
+
+    def __init__(self, database: Database, dbapi, timeouts_sql: str):
+        self.database = database
+        self.dbapi = dbapi
+        self.timeouts_sql = timeouts_sql
+
+    def reconnect(self) -> None:
+        """Discard the connection (lost) and take a fresh one."""
+        self.database._discard_own_connection()
+        self.dbapi = self.database._own_connection()
+
+
 class Database:
     """One per app: a lazily created engine and the transaction helpers the app uses."""
 
@@ -171,9 +188,11 @@ class Database:
         self._write_lock = threading.Lock()
         self._lock_fd: tuple[int, int] | None = None
         self._raw: tuple[Engine, Any, int] | None = None
+        self._own_lock = threading.Lock()
         self._page: tuple[int, mmap.mmap] | None = None
         # Parsed once: both are asked on every write transaction (URL parsing is not free).
         self._is_sqlite = is_sqlite(self.url)
+        self._is_postgresql = make_url(self.url).get_backend_name() == "postgresql"
         self._lock_path = self._compute_writer_lock_path()
 
     @property
@@ -192,6 +211,10 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self._is_sqlite
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self._is_postgresql
 
     @property
     def serializes_sqlite_writers(self) -> bool:
@@ -256,21 +279,45 @@ class Database:
         file's shared page. None of it is a transaction: the appender's single INSERT is its own
         (service/audit/writer.py); `transaction()` opens an ordinary one, under the same lock."""
         with self.writer_lock() as fd:
-            yield SerializedSqlite(self, self._own_sqlite(), self._lock_page(fd))
+            yield SerializedSqlite(self, self._own_connection(), self._lock_page(fd))
 
-    def _own_sqlite(self) -> sqlite3.Connection:
+    @contextmanager
+    def serialized_postgres(self) -> Iterator[SerializedPostgres]:
+        """For the audit appender on PostgreSQL: this process's own connection, in autocommit at
+        the driver, so that the appender sends BEGIN with its timeouts, lock and head read (one
+        round trip) and COMMIT with its INSERT (one pipelined round trip), with no pool checkout
+        and no pre-ping per group. A failure discards the connection (whatever state it was left
+        in): the next group gets a fresh one."""
+        with self._own_lock:
+            dbapi = self._own_connection()
+            try:
+                yield SerializedPostgres(self, dbapi, self._timeouts_sql())
+            except BaseException:
+                self._discard_own_connection()
+                raise
+
+    def _own_connection(self):
         """A connection of the engine's pool, kept checked out for the audit appender (so it is
         configured like every other: `configure_sqlite` and any other connect listener)."""
         engine = self.engine
         if self._raw is None or self._raw[0] is not engine:
             if self._raw is not None and self._raw[2] != os.getpid():
-                # Inherited across fork: never closed or returned here (SQLite connections must
-                # not be used across fork); kept referenced so no finalizer touches it either.
+                # Inherited across fork: never closed or returned here (a connection must not be
+                # used across fork); kept referenced so no finalizer touches it either.
                 _INHERITED.append(self._raw[1])
             elif self._raw is not None:
-                self._raw[1].close()
-            self._raw = (engine, engine.raw_connection(), os.getpid())
+                self._discard_own_connection()
+            fairy = engine.raw_connection()
+            if not self._is_sqlite:
+                fairy.dbapi_connection.autocommit = True
+            self._raw = (engine, fairy, os.getpid())
         return self._raw[1].dbapi_connection
+
+    def _discard_own_connection(self) -> None:
+        if self._raw is not None and self._raw[2] == os.getpid():
+            # Closed, never handed back to the pool (on PostgreSQL it is in autocommit).
+            self._raw[1].invalidate()
+        self._raw = None
 
     def _lock_page(self, fd: int) -> mmap.mmap:
         """The writer lock file's first page, mapped shared: what one holder of the lock leaves
@@ -321,9 +368,7 @@ class Database:
                     conn.info.pop(PENDING_TIMEOUTS, None)
 
     def dispose(self) -> None:
-        if self._raw is not None and self._raw[2] == os.getpid():
-            self._raw[1].close()
-        self._raw = None
+        self._discard_own_connection()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -34,7 +34,7 @@ from service.audit.canonical import (
 )
 from service.audit.keys import Signer, load_patient_key, load_signer, pseudonymize
 from service.audit.models import audit_checkpoint, audit_event
-from service.db import SerializedSqlite, json_dumps, pending_timeouts
+from service.db import SerializedPostgres, SerializedSqlite, json_dumps, pending_timeouts
 from service.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -459,6 +459,48 @@ _CHECKPOINT_INSERT_SQL = (
 )
 
 
+# ---- PostgreSQL: two round trips per group ----------------------------------------------------
+#
+# On the process's own connection (Database.serialized_postgres, autocommit at the driver):
+#  1. one simple query: BEGIN; the transaction's timeouts; the advisory lock; the head read
+#     (statements run in order, each with its own snapshot: the head is read after the lock was
+#     granted, as in _lock_and_read_head);
+#  2. one pipeline: the INSERT of the group (and the signed checkpoint when one is due), COMMIT.
+# The general path (write_transaction) costs a pool checkout with its pre-ping, the lock and head
+# read, the INSERT and the COMMIT: four round trips, each a wake-up of the database server.
+
+
+def _append_serialized_postgres(session, prepared: list[dict], state: AuditState) -> list[Receipt]:
+    import psycopg
+
+    for attempt in (1, 2):
+        dbapi = session.dbapi
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(f"BEGIN; {session.timeouts_sql}; {_PG_LOCK_AND_HEAD}")
+            break
+        except psycopg.OperationalError:
+            cursor.close()
+            # A connection lost while idle (server restart, idle timeout): nothing was sent that
+            # could have written, so once more on a fresh one. Anything else fails the group.
+            if attempt == 2 or not (dbapi.broken or dbapi.closed):
+                raise
+            session.reconnect()
+    with cursor:
+        while cursor.nextset():  # to the last result: the head read
+            pass
+        row = cursor.fetchone()
+        seq, prev = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+        params, receipts = _chain(prepared, seq, prev)
+        with dbapi.pipeline():
+            cursor.execute(_insert_sql("%s", len(receipts)), params)
+            if _checkpoint_due(state, receipts[0].seq, receipts[-1].seq):
+                cp = sign_checkpoint(state, receipts[-1].seq, receipts[-1].entry_hash)
+                cursor.execute(_CHECKPOINT_INSERT_SQL.replace("?", "%s"), [cp[c] for c in _CHECKPOINT_COLUMNS])
+            cursor.execute("COMMIT")
+    return receipts
+
+
 def log_write_failure(exc: BaseException) -> None:
     # Never the record's content: it is PHI.
     log.error(
@@ -486,6 +528,8 @@ def append_events(conn: Connection, events: list[dict], *, state: AuditState | N
         records = events if prepared else prepare_events(events, state=state)
         if isinstance(conn, SerializedSqlite):
             receipts = _append_serialized_sqlite(conn, records, state) if records else []
+        elif isinstance(conn, SerializedPostgres):
+            receipts = _append_serialized_postgres(conn, records, state) if records else []
         else:
             receipts = append_prepared(conn, records, state=state)
     except ServiceUnavailable:

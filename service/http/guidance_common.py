@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
-from service.db import SerializedSqlite
+from service.db import SerializedPostgres, SerializedSqlite
 from service.errors import ServiceUnavailable
 from service.observability import observe_audit_write, observe_db_write, observe_gene_result, observe_guidance
 from service.pgx.results import DrugGuidance, GeneResult, GenotypeEntry
@@ -327,11 +327,13 @@ class GroupCommitter:
         return group
 
     def _writer(self):
-        """A SQLite file: its writer lock and the one-statement append (service/audit/writer.py);
-        otherwise a write transaction whose timeouts travel with the lock and head read (one
-        round trip less on PostgreSQL)."""
+        """A SQLite file: its writer lock and the one-statement append; PostgreSQL: the process's
+        own connection and the two-round-trip append (service/audit/writer.py); otherwise (an
+        in-memory SQLite database) an ordinary write transaction."""
         if getattr(self.db, "serializes_sqlite_writers", False):
             return self.db.serialized_sqlite()
+        if getattr(self.db, "is_postgresql", False):
+            return self.db.serialized_postgres()
         return self.db.write_transaction(defer_timeouts=True)
 
     def _lead(self) -> None:
@@ -347,7 +349,7 @@ class GroupCommitter:
                 group = self._take_group()
                 receipts = audit.append_events(conn, [p for w in group for p in w.prepared],
                                                state=self.state, prepared=True)
-            if isinstance(conn, SerializedSqlite):  # (write_transaction()s are timed by SQLAlchemy events)
+            if isinstance(conn, SerializedSqlite | SerializedPostgres):  # (write_transaction()s: SQLAlchemy events)
                 observe_db_write(time.perf_counter() - started)
             i = 0
             for w in group:

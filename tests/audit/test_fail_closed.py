@@ -136,3 +136,27 @@ def test_audit_export_fails_closed_when_it_cannot_record_itself(served, backend)
             engine.dispose()
     assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
     assert '"seq"' not in resp.get_data(as_text=True)
+
+
+def test_a_connection_lost_while_idle_is_replaced_not_refused(served, backend):
+    """PostgreSQL: the audit appender's own connection dies between lookups (server restart,
+    idle timeout): the next lookup is written on a fresh connection and answered, and the chain
+    goes on; nothing had been sent on the lost one that could have written."""
+    if backend != "postgresql":
+        pytest.skip("the appender's own PostgreSQL connection")
+    app, client, headers, url = served
+    before = _count(url)
+    name = make_url(url).database
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            killed = conn.execute(text(
+                f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{name}'")).scalar()
+        assert killed >= 1
+    finally:
+        admin.dispose()
+    first = client.get("/v1/lookup", query_string=LOOKUP, headers=headers)
+    second = client.get("/v1/lookup", query_string=LOOKUP, headers=headers)
+    assert first.status_code == 200 and second.status_code == 200, first.get_data(as_text=True)
+    assert second.get_json()["audit_seq"] == first.get_json()["audit_seq"] + 1 == before + 2
+    assert _count(url) == before + 2
