@@ -124,3 +124,37 @@ def test_audit_headers_loads_are_remembered_without_a_patient_reference(client, 
     resp = client.get(LOOKUP, headers={**auth("clinician"), "X-Patient-Ref": "MRN-HEADER-NOT-KEPT"})
     assert resp.status_code == 200
     assert "MRN-HEADER-NOT-KEPT" not in repr(parser._loads)
+
+
+def test_a_cached_answer_is_byte_for_byte_what_the_json_provider_writes(app, client, auth):
+    """The cached answer's template (service/http/lookup.py AnswerTemplate) with its receipt
+    spliced in: the same bytes the JSON provider writes for the same object, receipt included."""
+    from service.http import lookup
+
+    query = "/v1/lookup?gene=CYP2C9&diplotype=*1/*3&drug=celecoxib"
+    first = client.get(query, headers=auth("clinician"))  # computed (or already cached)
+    second = client.get(query, headers=auth("clinician"))  # cached: spliced
+    assert first.status_code == second.status_code == 200
+    assert any(isinstance(t, lookup.AnswerTemplate) for t, _ in lookup._answers.values())
+    for resp in (first, second):
+        body = json.loads(resp.get_data())
+        with app.app_context():
+            expected = app.json.dumps(body, separators=(",", ":")).encode() + b"\n"
+        assert resp.get_data() == expected
+        assert resp.mimetype == "application/json"
+    a, b = first.get_json(), second.get_json()
+    assert b["audit_seq"] == a["audit_seq"] + 1 and b["audit_id"] != a["audit_id"]
+    assert b["audit_entry_hash"] != a["audit_entry_hash"] and len(b["audit_entry_hash"]) == 64
+    from sqlalchemy import select
+
+    from service.app import get_db
+    from service.audit.models import audit_event
+
+    with app.app_context(), get_db(app).engine.connect() as conn:
+        row = conn.execute(select(audit_event.c.seq, audit_event.c.entry_hash)
+                           .where(audit_event.c.audit_id == b["audit_id"])).one()
+    assert (row.seq, row.entry_hash) == (b["audit_seq"], b["audit_entry_hash"])  # the receipt is the record's
+    for body in (a, b):
+        for key in ("audit_id", "audit_seq", "audit_entry_hash"):
+            body.pop(key)
+    assert a == b
