@@ -44,14 +44,14 @@ def _pgx(args: list[str], env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-@pytest.fixture
-def server(tmp_path):
+def _start(tmp_path, **extra_env):
     env = dict(os.environ)
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'pgx.sqlite3'}",
         PGX_INSTANCE_DIR=str(tmp_path / "instance"),
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         PGX_LOG_LEVEL="info",
+        **extra_env,
     )
     _pgx(["db", "upgrade"], env)
     _pgx(["tables", "load", str(REPO / "reference_tables")], env)
@@ -77,14 +77,46 @@ def server(tmp_path):
             proc.kill()
             pytest.fail(f"pgx serve did not come up:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
-    info = {"base": base, "proc": proc, "log": log_path, "healthz_ok": healthz_ok,
+    return {"base": base, "proc": proc, "log": log_path, "healthz_ok": healthz_ok,
             "metrics_dir": tmp_path / "metrics"}
+
+
+def _stop(info) -> None:
+    proc = info["proc"]
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    info = _start(tmp_path)
     try:
         yield info
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(info)
+
+
+def _worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity and at least 2 CPUs")
+def test_cpu_affinity_puts_each_worker_on_its_own_cpu(tmp_path):
+    info = _start(tmp_path, PGX_CPU_AFFINITY="on")
+    try:
+        deadline = time.monotonic() + START_DEADLINE_S
+        while len(pids := _worker_pids(info["proc"].pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        masks = [os.sched_getaffinity(pid) for pid in pids]
+        assert len(masks) == 2 and all(len(m) == 1 for m in masks), masks
+        assert masks[0] != masks[1]  # spread, not stacked
+        assert len(os.sched_getaffinity(info["proc"].pid)) > 1  # the master is left alone
+        assert _get(info["base"] + "/healthz")[0] == 200
+    finally:
+        _stop(info)
 
 
 def test_serve_probes_metrics_and_graceful_stop(server):
