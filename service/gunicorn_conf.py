@@ -68,7 +68,10 @@ bind = [part.strip() for part in _str("PGX_BIND", "127.0.0.1:8000").split(",") i
 # SQLite / PostgreSQL: 2 workers x 16 threads 1,580-1,655 / 1,300-1,335; 3 x 12 1,805-1,950 /
 # 1,590-1,620; 4 x 8 1,800-1,820 / 1,545-1,550. A request waiting for its audit commit holds its
 # thread, and each process runs Python on one core at a time: more processes keep both cores busy
-# while some requests wait. Two per core, 8 threads each.
+# while some requests wait. Two per core, 8 threads each. Round 5 (benchmarks/RESULTS.md): with
+# PGX_CPU_AFFINITY=on, one worker per core with 12 threads served more of both /healthz and
+# audited lookups (SQLite 3,253-3,756 lookups/s against 2,623-3,218 for 4 x 8 unpinned), but
+# PostgreSQL's p99 rose to 63 ms on a box that also runs the database, so the default stays.
 workers = _int("PGX_WORKERS", 2 * (os.cpu_count() or 1))
 threads = _int("PGX_THREADS", 8)
 worker_class = "gthread"
