@@ -18,9 +18,21 @@ from .helpers import append, event, export_text, public_key
 
 
 @pytest.fixture
-def backend() -> str:
-    """SQLite only: the one-statement path is SQLite's (PostgreSQL keeps the general path)."""
-    return "sqlite"
+def backend(request) -> str:
+    """SQLite unless a test asks for PostgreSQL (skipped, saying why, without a server)."""
+    name = getattr(request, "param", "sqlite")
+    if name == "postgresql":
+        return request.getfixturevalue("_postgres_backend")
+    return name
+
+
+@pytest.fixture
+def _postgres_backend() -> str:
+    from conftest import _PG_SKIP_REASON, _PG_URL
+
+    if _PG_URL is None:
+        pytest.skip(_PG_SKIP_REASON)
+    return "postgresql"
 
 
 def serialized(app, events):
@@ -139,3 +151,43 @@ def test_page_layout_round_trips():
     assert _page_head(page) == (2**40, "a" * 64)
     struct.pack_into("8s", page, 0, b"pgxhead0")
     assert _page_head(page) is None
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_groups_two_round_trips_with_checkpoints(audit_app):
+    """PostgreSQL's appender (Database.serialized_postgres): groups chain on, checkpoints land in
+    the groups that cross a boundary, and the connection is the process's own across groups."""
+    db = audit_app.extensions["pgx.db"]
+    assert db.is_postgresql and not db.serializes_sqlite_writers
+    seen = set()
+    for start in range(0, 35, 3):
+        with audit_app.app_context(), db.serialized_postgres() as session:
+            seen.add(id(session.dbapi))
+            append_events(session, [event(i) for i in range(start, min(start + 3, 35))])
+    assert len(seen) == 1
+    with db.engine.connect() as conn:
+        sizes = [r[0] for r in conn.execute(text("SELECT size FROM audit_checkpoint ORDER BY id"))]
+    assert sizes == [12, 21, 30]
+    assert_chain_verifies(audit_app, 35)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgres_a_failed_group_leaves_nothing_and_a_fresh_connection(audit_app):
+    from service.audit.writer import prepare_events
+    from service.errors import ServiceUnavailable
+
+    db = audit_app.extensions["pgx.db"]
+    with audit_app.app_context(), db.serialized_postgres() as session:
+        (first,) = append_events(session, [event(0)])
+        before = id(session.dbapi)
+    with audit_app.app_context():
+        prepared = prepare_events([event(1), event(2)], ident={})
+    prepared[1]["audit_id"] = first.audit_id  # refused by the unique audit_id index
+    with pytest.raises(ServiceUnavailable), audit_app.app_context(), db.serialized_postgres() as session:
+        append_events(session, prepared, prepared=True)
+    assert len(table(audit_app)) == 1
+    with audit_app.app_context(), db.serialized_postgres() as session:
+        assert id(session.dbapi) != before  # the failed one was discarded
+        (receipt,) = append_events(session, [event(3)])
+    assert receipt.seq == 2
+    assert_chain_verifies(audit_app, 2)
