@@ -2,8 +2,9 @@
 
 `append_events(conn, events)` runs inside the caller's write transaction (the one that produces
 the answer), so the records commit together with the answer or not at all, before the response
-leaves; or, given the `Database.serialized_sqlite()` of a SQLite file, as one guarded INSERT that
-is its own transaction (see "SQLite: one guarded INSERT per group" below). Any failure raises `ServiceUnavailable` (503, no clinical content): fail closed.
+leaves; or, given `Database.serialized_sqlite()` / `serialized_postgres()` (the HTTP group
+commit), as one guarded INSERT on SQLite / two round trips on PostgreSQL (see below). Any failure
+raises `ServiceUnavailable` (503, no clinical content): fail closed.
 """
 
 from __future__ import annotations
@@ -435,8 +436,7 @@ def _guarded_append(dbapi, prepared: list[dict], state: AuditState, head: tuple[
         try:
             inserted = dbapi.execute(_guarded_insert_sql(rows), params).rowcount
             if inserted == rows and checkpoint:
-                cp = sign_checkpoint(state, receipts[-1].seq, receipts[-1].entry_hash)
-                dbapi.execute(_CHECKPOINT_INSERT_SQL, [cp[c] for c in _CHECKPOINT_COLUMNS])
+                _insert_checkpoint_dbapi(dbapi, "?", state, receipts[-1])
             if checkpoint:
                 dbapi.execute("COMMIT" if inserted == rows else "ROLLBACK")
         except BaseException:
@@ -452,11 +452,18 @@ def _guarded_append(dbapi, prepared: list[dict], state: AuditState, head: tuple[
     return None
 
 
-_CHECKPOINT_COLUMNS = ("origin", "size", "head_hash", "time", "key_id", "signature")
-_CHECKPOINT_INSERT_SQL = (
-    f"INSERT INTO {audit_checkpoint.name} ({','.join(_CHECKPOINT_COLUMNS)}) "  # noqa: S608  # nosec B608
-    f"VALUES ({','.join('?' * len(_CHECKPOINT_COLUMNS))})"
-)
+_CHECKPOINT_COLUMNS = tuple(c.name for c in audit_checkpoint.columns if c.name != "id")
+_CHECKPOINT_INSERT_SQL = {
+    mark: f"INSERT INTO {audit_checkpoint.name} ({','.join(_CHECKPOINT_COLUMNS)}) "  # noqa: S608  # nosec B608
+          f"VALUES ({','.join([mark] * len(_CHECKPOINT_COLUMNS))})"
+    for mark in ("?", "%s")
+}
+
+
+def _insert_checkpoint_dbapi(target, placeholder: str, state: AuditState, last: Receipt) -> None:
+    """`insert_checkpoint` on a DBAPI connection or cursor (the one-statement appenders')."""
+    cp = sign_checkpoint(state, last.seq, last.entry_hash)
+    target.execute(_CHECKPOINT_INSERT_SQL[placeholder], [cp[c] for c in _CHECKPOINT_COLUMNS])
 
 
 # ---- PostgreSQL: two round trips per group ----------------------------------------------------
@@ -495,8 +502,7 @@ def _append_serialized_postgres(session, prepared: list[dict], state: AuditState
         with dbapi.pipeline():
             cursor.execute(_insert_sql("%s", len(receipts)), params)
             if _checkpoint_due(state, receipts[0].seq, receipts[-1].seq):
-                cp = sign_checkpoint(state, receipts[-1].seq, receipts[-1].entry_hash)
-                cursor.execute(_CHECKPOINT_INSERT_SQL.replace("?", "%s"), [cp[c] for c in _CHECKPOINT_COLUMNS])
+                _insert_checkpoint_dbapi(cursor, "%s", state, receipts[-1])
             cursor.execute("COMMIT")
     return receipts
 

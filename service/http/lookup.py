@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 import orjson
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app
 from flask.views import MethodView
 
 from service.audit.writer import normalized_event
@@ -41,8 +41,7 @@ LOOKUP_RESPONSE = LookupResponseSchema()
 _CACHE_MAX = 4096
 _answers: dict[tuple, tuple] = {}
 _answers_lock = threading.Lock()
-RECEIPT_KEYS = ("audit_id", "audit_seq", "audit_entry_hash")
-RECEIPT_KEYS_SORTED = tuple(sorted(RECEIPT_KEYS))
+RECEIPT_KEYS_SORTED = ("audit_entry_hash", "audit_id", "audit_seq")  # as the JSON provider sorts them
 
 
 class AnswerTemplate:
@@ -139,24 +138,22 @@ class Lookup(MethodView):
             return problem(422, "Unprocessable Entity", release=kb.release,
                            **refusal, **common.problem_extras(receipt))
         gene = common.gene_result_dict(result)
-        receipt_dict = common.receipt_fields(receipt)
-        dumped = LOOKUP_RESPONSE.dump({
+        # The answer without its receipt (AnswerTemplate adds each request's own).
+        body = LOOKUP_RESPONSE.dump({
             **gene,
             "genes": [gene],
             "drug": drug,
             "drugs": [common.guidance_dict(d) for d in guidance],
             "release": kb.release,
-            **receipt_dict,
         })
-        body = {k: v for k, v in dumped.items() if k not in RECEIPT_KEYS}
         # The audit event of this answer without its per-request parts (patient, purpose),
         # normalized once: every later request for it adds only those.
         answered = normalized_event(self._event(200, audit_input, None, result, guidance, kb, None))
         with _answers_lock:
             if len(_answers) >= _CACHE_MAX:
                 _answers.clear()
-            _answers[key] = (AnswerTemplate(body), answered)
-        return jsonify(dumped)
+            _answers[key] = (template := AnswerTemplate(body), answered)
+        return template.response(receipt)
 
     @staticmethod
     def _event(status, audit_input, patient_ref, result, guidance, kb, purpose):

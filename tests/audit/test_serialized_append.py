@@ -16,23 +16,10 @@ from service.audit.writer import _HEAD_MAGIC, _HEAD_PAGE, _page_head, new_audit_
 
 from .helpers import append, event, export_text, public_key
 
-
-@pytest.fixture
-def backend(request) -> str:
-    """SQLite unless a test asks for PostgreSQL (skipped, saying why, without a server)."""
-    name = getattr(request, "param", "sqlite")
-    if name == "postgresql":
-        return request.getfixturevalue("_postgres_backend")
-    return name
-
-
-@pytest.fixture
-def _postgres_backend() -> str:
-    from conftest import _PG_SKIP_REASON, _PG_URL
-
-    if _PG_URL is None:
-        pytest.skip(_PG_SKIP_REASON)
-    return "postgresql"
+# The shared `backend` fixture (tests/conftest.py), asked for one database: PostgreSQL tests
+# skip there, saying why, without a server.
+SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+POSTGRES = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 def serialized(app, events):
@@ -58,6 +45,7 @@ def assert_chain_verifies(app, count: int) -> None:
     assert report.records == count
 
 
+@SQLITE
 def test_groups_go_in_one_statement_after_the_page_head(audit_app, monkeypatch):
     receipts, head = serialized(audit_app, [event(i) for i in range(3)])  # empty page: general path
     assert head == (3, receipts[-1].entry_hash)
@@ -73,6 +61,7 @@ def test_groups_go_in_one_statement_after_the_page_head(audit_app, monkeypatch):
     assert_chain_verifies(audit_app, 9)
 
 
+@SQLITE
 def test_a_stale_page_inserts_nothing_and_the_group_goes_the_general_way(audit_app):
     serialized(audit_app, [event(0), event(1)])
     append(audit_app, [event(2), event(3)])  # a writer that leaves no page (the general path)
@@ -82,6 +71,7 @@ def test_a_stale_page_inserts_nothing_and_the_group_goes_the_general_way(audit_a
     assert_chain_verifies(audit_app, 5)
 
 
+@SQLITE
 @pytest.mark.parametrize("page", ["zeros", "garbage", "wrong_hash", "ahead"])
 def test_a_missing_or_forged_page_never_breaks_the_chain(audit_app, page):
     serialized(audit_app, [event(0), event(1)])
@@ -102,6 +92,7 @@ def test_a_missing_or_forged_page_never_breaks_the_chain(audit_app, page):
     assert_chain_verifies(audit_app, 4)
 
 
+@SQLITE
 def test_checkpoint_boundaries_commit_records_and_checkpoint_together(audit_app):
     # checkpoint_every = 10 (tests/audit/conftest.py); the page is set from the first group on
     for start in range(0, 35, 3):
@@ -112,6 +103,7 @@ def test_checkpoint_boundaries_commit_records_and_checkpoint_together(audit_app)
     assert_chain_verifies(audit_app, 35)
 
 
+@SQLITE
 def test_a_failed_guarded_insert_leaves_no_record_and_no_page(audit_app):
     from service.audit.writer import prepare_events
     from service.errors import ServiceUnavailable
@@ -153,7 +145,7 @@ def test_page_layout_round_trips():
     assert _page_head(page) is None
 
 
-@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@POSTGRES
 def test_postgres_groups_two_round_trips_with_checkpoints(audit_app):
     """PostgreSQL's appender (Database.serialized_postgres): groups chain on, checkpoints land in
     the groups that cross a boundary, and the connection is the process's own across groups."""
@@ -171,7 +163,7 @@ def test_postgres_groups_two_round_trips_with_checkpoints(audit_app):
     assert_chain_verifies(audit_app, 35)
 
 
-@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@POSTGRES
 def test_postgres_a_failed_group_leaves_nothing_and_a_fresh_connection(audit_app):
     from service.audit.writer import prepare_events
     from service.errors import ServiceUnavailable
