@@ -12,12 +12,23 @@ from sqlalchemy.exc import DBAPIError
 
 from service.audit.canonical import GENESIS_HASH, canonical_text, entry_hash_of, normalize
 from service.audit.verify import verify_export
+from service.audit.writer import utc_now_iso
 
 from .helpers import append, event, export_text, public_key
 
 
 def _records(ndjson: str) -> list[dict]:
     return [json.loads(line) for line in ndjson.splitlines() if '"seq"' in line]
+
+
+def _after_clock_tick(audit_app) -> None:
+    """Wait until the clock has passed the newest record's millisecond.
+
+    `recorded` has millisecond resolution and a group shares one time, so two appends in a row
+    can carry the same time; a test that selects by time needs them apart."""
+    newest = _records(export_text(audit_app))[-1]["recorded"]
+    while utc_now_iso() <= newest:
+        pass
 
 
 def test_receipts_chain_and_full_export_verifies(audit_app):
@@ -61,6 +72,7 @@ def test_patient_ref_is_pseudonymized_and_searchable(audit_app):
 
 def test_filters_actor_gene_drug_and_time(audit_app):
     append(audit_app, [event(i) for i in range(6)])
+    _after_clock_tick(audit_app)
     append(audit_app, [event(6, genes=["CYP2C19"], drugs=["clopidogrel"], actor="client-x")])
     assert [r["seq"] for r in _records(export_text(audit_app, actor="client-x"))] == [7]
     assert [r["seq"] for r in _records(export_text(audit_app, gene="cyp2c19"))] == [7]
@@ -78,6 +90,7 @@ def test_previous_checkpoint_extension(audit_app, tmp_path):
     append(audit_app, [event(i) for i in range(4)])
     first = export_text(audit_app)
     (tmp_path / "first.ndjson").write_text(first)
+    _after_clock_tick(audit_app)
     append(audit_app, [event(i) for i in range(4, 9)])
     second = export_text(audit_app)
     key = public_key(audit_app)
@@ -86,9 +99,8 @@ def test_previous_checkpoint_extension(audit_app, tmp_path):
     # an export of only the new tail still links to the earlier head
     tail_since = _records(second)[4]["recorded"]
     tail = export_text(audit_app, since=tail_since)
-    tail_records = _records(tail)
-    if tail_records and tail_records[0]["seq"] == 5:
-        assert verify_export(tail.encode(), public_key=key, previous_checkpoint=tmp_path / "first.ndjson").ok
+    assert [r["seq"] for r in _records(tail)] == [5, 6, 7, 8, 9]
+    assert verify_export(tail.encode(), public_key=key, previous_checkpoint=tmp_path / "first.ndjson").ok
     # the older export does not extend the newer checkpoint (the log cannot shrink)
     (tmp_path / "second.ndjson").write_text(second)
     shrink = verify_export(first.encode(), public_key=key, previous_checkpoint=tmp_path / "second.ndjson")
