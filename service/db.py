@@ -163,12 +163,15 @@ class SerializedPostgres:
     """What `Database.serialized_postgres()` yields: the driver connection and the statement
     that sets the transaction's lock and statement timeouts."""
 
-    __slots__ = ("database", "dbapi", "timeouts_sql")
+    __slots__ = ("database", "dbapi", "timeouts_sql", "head")
 
     def __init__(self, database: Database, dbapi, timeouts_sql: str):
         self.database = database
         self.dbapi = dbapi
         self.timeouts_sql = timeouts_sql
+        # (seq, entry_hash) read under the advisory lock, while this session's transaction is
+        # open (service.audit.writer.lock_chain_head); None before BEGIN and after COMMIT.
+        self.head: tuple[int, str] | None = None
 
     def reconnect(self) -> None:
         """Discard the connection (lost) and take a fresh one."""
@@ -290,11 +293,16 @@ class Database:
         in): the next group gets a fresh one."""
         with self._own_lock:
             dbapi = self._own_connection()
+            session = SerializedPostgres(self, dbapi, self._timeouts_sql())
             try:
-                yield SerializedPostgres(self, dbapi, self._timeouts_sql())
+                yield session
             except BaseException:
                 self._discard_own_connection()
                 raise
+            if session.head is not None:
+                # Left inside its transaction (the lock taken, nothing committed): never reused
+                # as it is, or the advisory lock would stay held by an idle connection.
+                self._discard_own_connection()
 
     def _own_connection(self):
         """A connection of the engine's pool, kept checked out for the audit appender (so it is

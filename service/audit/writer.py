@@ -475,9 +475,16 @@ def _insert_checkpoint_dbapi(target, placeholder: str, state: AuditState, last: 
 #  2. one pipeline: the INSERT of the group (and the signed checkpoint when one is due), COMMIT.
 # The general path (write_transaction) costs a pool checkout with its pre-ping, the lock and head
 # read, the INSERT and the COMMIT: four round trips, each a wake-up of the database server.
+# The HTTP group commit sends 1. before it takes its group from the queue (lock_chain_head), so
+# the requests that queued while it waited for the lock (another worker's group) join its group.
 
 
-def _append_serialized_postgres(session, prepared: list[dict], state: AuditState) -> list[Receipt]:
+def lock_chain_head(session) -> None:
+    """On a `SerializedPostgres` session: round trip 1 (BEGIN, timeouts, advisory lock, head
+    read); the head is kept on the session for the append that follows. A no-op on any other
+    connection (the SQLite writer lock is taken on entering `serialized_sqlite()`)."""
+    if not isinstance(session, SerializedPostgres) or session.head is not None:
+        return
     import psycopg
 
     for attempt in (1, 2):
@@ -497,13 +504,20 @@ def _append_serialized_postgres(session, prepared: list[dict], state: AuditState
         while cursor.nextset():  # to the last result: the head read
             pass
         row = cursor.fetchone()
-        seq, prev = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
-        params, receipts = _chain(prepared, seq, prev)
+    session.head = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+
+def _append_serialized_postgres(session, prepared: list[dict], state: AuditState) -> list[Receipt]:
+    lock_chain_head(session)
+    dbapi = session.dbapi
+    params, receipts = _chain(prepared, *session.head)
+    with dbapi.cursor() as cursor:
         with dbapi.pipeline():
             cursor.execute(_insert_sql("%s", len(receipts)), params)
             if _checkpoint_due(state, receipts[0].seq, receipts[-1].seq):
                 _insert_checkpoint_dbapi(cursor, "%s", state, receipts[-1])
             cursor.execute("COMMIT")
+    session.head = None
     return receipts
 
 

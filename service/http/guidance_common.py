@@ -346,6 +346,7 @@ class GroupCommitter:
                 # Taken once the writer lock is held, not before: the requests that queued while
                 # this leader waited for it (another worker's transaction) join this one. Fewer,
                 # larger transactions, so less time in the section every worker serializes on.
+                audit.lock_chain_head(conn)  # PostgreSQL: BEGIN + advisory lock + head read
                 group = self._take_group()
                 receipts = audit.append_events(conn, [p for w in group for p in w.prepared],
                                                state=self.state, prepared=True)

@@ -183,3 +183,59 @@ def test_postgres_a_failed_group_leaves_nothing_and_a_fresh_connection(audit_app
         (receipt,) = append_events(session, [event(3)])
     assert receipt.seq == 2
     assert_chain_verifies(audit_app, 2)
+
+
+@POSTGRES
+def test_postgres_requests_queued_while_the_lock_is_waited_for_join_that_group(audit_app):
+    """The group commit sends BEGIN + advisory lock + head read first and takes its group from
+    the queue only once the lock is granted, so the requests that arrived while it waited (for
+    another worker's transaction) go into the same transaction, behind the leader's own."""
+    import threading
+    import time
+
+    from service.audit.writer import PG_AUDIT_LOCK_KEY, get_state, prepare_events
+    from service.http.guidance_common import GroupCommitter
+
+    db = audit_app.extensions["pgx.db"]
+    with audit_app.app_context():
+        committer = GroupCommitter(db, get_state())
+        batches = [prepare_events([event(3 * i + k) for k in range(1 + i % 2)], ident={}) for i in range(5)]
+    out: dict[int, list] = {}
+
+    def request(i: int) -> None:
+        with audit_app.app_context():
+            out[i] = committer.commit(batches[i])
+
+    def waiting_for_the_lock() -> int:
+        with db.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar()
+
+    def until(condition) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.01)
+
+    with db.engine.connect() as holder:  # another worker's transaction holds the audit lock
+        holder.execute(text(f"SELECT pg_advisory_lock({PG_AUDIT_LOCK_KEY})"))
+        leader = threading.Thread(target=request, args=(0,))
+        leader.start()
+        until(lambda: waiting_for_the_lock() == 1)
+        followers = [threading.Thread(target=request, args=(i,)) for i in range(1, 5)]
+        for t in followers:
+            t.start()
+        until(lambda: len(committer._pending) == 5)  # the leader's own is queued first
+        holder.execute(text(f"SELECT pg_advisory_unlock({PG_AUDIT_LOCK_KEY})"))
+        holder.commit()
+        for t in [leader, *followers]:
+            t.join(timeout=30)
+
+    assert sorted(out) == [0, 1, 2, 3, 4]
+    assert [r.audit_id for r in out[0]] == [p["audit_id"] for p in batches[0]]
+    assert [r.seq for r in out[0]] == list(range(1, len(batches[0]) + 1))  # the leader's own first
+    total = sum(len(b) for b in batches)
+    assert sorted(r.seq for receipts in out.values() for r in receipts) == list(range(1, total + 1))
+    with db.engine.connect() as conn:
+        transactions = conn.execute(text("SELECT count(DISTINCT xmin::text) FROM audit_event")).scalar()
+    assert transactions == 1
+    assert_chain_verifies(audit_app, total)
