@@ -540,9 +540,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--pg-url", default=os.environ.get("PGX_TEST_POSTGRES_URL", DEFAULT_PG),
                         help="an admin URL of a PostgreSQL server; a fresh database is created and dropped")
-    # The server's own defaults (service/gunicorn_conf.py): 2 workers per core, 8 threads each.
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
-    parser.add_argument("--threads", type=int, default=8)
+    # The server's own defaults (service/gunicorn_conf.py): one worker per usable CPU, 24 threads
+    # each (pinned: PGX_CPU_AFFINITY=auto).
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--threads", type=int, default=24)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3)

@@ -5,15 +5,15 @@ Every setting comes from an environment variable, with a default sized for a sma
 | variable | default | gunicorn setting |
 |---|---|---|
 | PGX_BIND | 127.0.0.1:8000 | bind (comma-separated for several) |
-| PGX_WORKERS | 2 x CPU count | workers (processes) |
-| PGX_THREADS | 8 | threads per worker (gthread worker class); the audit group commit batches the records of concurrent requests of one worker, so more threads per worker mean larger groups (benchmarks/RESULTS.md) |
+| PGX_WORKERS | one per CPU the server may use | workers (processes) |
+| PGX_THREADS | 24 | threads per worker (gthread worker class); the audit group commit batches the records of concurrent requests of one worker, so more threads per worker mean larger groups (benchmarks/RESULTS.md) |
 | PGX_TIMEOUT | 30 | timeout: a worker silent this long is killed and replaced |
 | PGX_GRACEFUL_TIMEOUT | 30 | graceful_timeout: time to finish in-flight requests on SIGTERM/HUP |
 | PGX_KEEPALIVE | 5 | keepalive seconds; behind a load balancer set it above the LB's idle timeout (the LB must close idle connections first) |
 | PGX_MAX_REQUESTS / PGX_MAX_REQUESTS_JITTER | 10000 / 1000 | recycle workers after that many requests |
 | PGX_REUSE_PORT | 1 | reuse_port: each worker listens on its own SO_REUSEPORT socket (TCP binds), so the kernel spreads connections evenly over the workers |
 | PGX_ACCESS_LOG | - | access log target (`-` = stdout, a path, or `off`) |
-| PGX_CPU_AFFINITY | off | `on`: each worker runs on one CPU (of those the server may use), the workers spread evenly |
+| PGX_CPU_AFFINITY | auto | `on`: each worker runs on one CPU (of those the server may use), the workers spread evenly; `auto`: on when there are no more workers than those CPUs; `off` |
 | PGX_LOG_LEVEL | info | log level |
 | PROMETHEUS_MULTIPROC_DIR | a fresh temp dir | where workers keep their metric values |
 
@@ -64,16 +64,20 @@ else:
         stale.unlink()
 
 bind = [part.strip() for part in _str("PGX_BIND", "127.0.0.1:8000").split(",") if part.strip()]
-# Measured on 2 cores (benchmarks/RESULTS.md, round 3): audited lookups at 32 connections, req/s
-# SQLite / PostgreSQL: 2 workers x 16 threads 1,580-1,655 / 1,300-1,335; 3 x 12 1,805-1,950 /
-# 1,590-1,620; 4 x 8 1,800-1,820 / 1,545-1,550. A request waiting for its audit commit holds its
-# thread, and each process runs Python on one core at a time: more processes keep both cores busy
-# while some requests wait. Two per core, 8 threads each. Round 5 (benchmarks/RESULTS.md): with
-# PGX_CPU_AFFINITY=on, one worker per core with 12 threads served more of both /healthz and
-# audited lookups (SQLite 3,253-3,756 lookups/s against 2,623-3,218 for 4 x 8 unpinned), but
-# PostgreSQL's p99 rose to 63 ms on a box that also runs the database, so the default stays.
-workers = _int("PGX_WORKERS", 2 * (os.cpu_count() or 1))
-threads = _int("PGX_THREADS", 8)
+# One worker per CPU, each kept on its CPU (PGX_CPU_AFFINITY, below), 24 threads each. Measured on
+# 2 cores with the database on the same box (benchmarks/RESULTS.md, round 6; 32 connections):
+# audited lookups/s SQLite 3,108-3,233 against 2,537-2,655 for the earlier default of two
+# unpinned workers per core x 8 threads, PostgreSQL 2,697-2,929 against 2,209-2,262, /healthz
+# 5,466-6,071 against 4,782-5,300, p99 23-29 ms against 24-39. A request waiting for its audit
+# commit holds its thread, so a worker's group commit gathers up to one record per thread: 24
+# threads cover the connections the kernel hashes onto one worker (SO_REUSEPORT, below) with room
+# for its unevenness (2 x 12: 0.45-0.51 of /healthz; 2 x 24: 0.46-0.57).
+try:
+    _USABLE_CPUS = len(os.sched_getaffinity(0))
+except AttributeError:  # pragma: no cover - not Linux
+    _USABLE_CPUS = os.cpu_count() or 1
+workers = _int("PGX_WORKERS", _USABLE_CPUS)
+threads = _int("PGX_THREADS", 24)
 worker_class = "gthread"
 timeout = _int("PGX_TIMEOUT", 30)
 graceful_timeout = _int("PGX_GRACEFUL_TIMEOUT", 30)
@@ -191,7 +195,12 @@ def on_starting(server) -> None:
                 raise SystemExit(f"pgx serve: cannot listen on {spec}: {exc.strerror} (another server?)") from None
 
 
-_CPU_AFFINITY = _str("PGX_CPU_AFFINITY", "off").lower() in {"1", "on", "true", "yes"}
+_affinity = _str("PGX_CPU_AFFINITY", "auto").lower()
+if _affinity == "auto":
+    # Pinned only when every worker can have a CPU of its own (and the platform can pin).
+    _CPU_AFFINITY = workers <= _USABLE_CPUS and hasattr(os, "sched_setaffinity")
+else:
+    _CPU_AFFINITY = _affinity in {"1", "on", "true", "yes"}
 
 
 def post_fork(server, worker) -> None:

@@ -27,9 +27,9 @@ def gunicorn_argv() -> list[str]:
 @click.option("--bind", "bind", default=None, metavar="HOST:PORT",
               help="Address to listen on (env PGX_BIND; default 127.0.0.1:8000). Repeat with commas for several.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes (env PGX_WORKERS; default 2 x CPU count).")
+              help="Worker processes (env PGX_WORKERS; default one per CPU the server may use).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Threads per worker (env PGX_THREADS; default 8).")
+              help="Threads per worker (env PGX_THREADS; default 24).")
 @click.option("--timeout", type=click.IntRange(min=1), default=None,
               help="Seconds before a silent worker is replaced (env PGX_TIMEOUT; default 30).")
 @click.option("--access-log", default=None, help="Access log target: '-' (stdout), a file, or 'off' (env PGX_ACCESS_LOG).")

@@ -44,7 +44,7 @@ def _pgx(args: list[str], env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def _start(tmp_path, **extra_env):
+def _start(tmp_path, workers: int = 2, **extra_env):
     env = dict(os.environ)
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'pgx.sqlite3'}",
@@ -59,7 +59,7 @@ def _start(tmp_path, **extra_env):
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(PGX), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"],
+            [str(PGX), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "2"],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
     base = f"http://127.0.0.1:{port}"
@@ -102,17 +102,33 @@ def _worker_pids(master: int) -> list[int]:
     return [int(p) for p in children.read_text().split()] if children.exists() else []
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs CPU affinity and at least 2 CPUs")
-def test_cpu_affinity_puts_each_worker_on_its_own_cpu(tmp_path):
-    info = _start(tmp_path, PGX_CPU_AFFINITY="on")
+_USABLE = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+
+
+@pytest.mark.skipif(_USABLE < 2, reason="needs CPU affinity and at least 2 CPUs")
+@pytest.mark.parametrize(
+    ("setting", "workers", "pinned"),
+    [
+        ("on", 2, True),
+        (None, 2, True),  # the default, auto: a CPU for every worker
+        ("auto", _USABLE + 1, False),  # more workers than CPUs: left to the scheduler
+        ("off", 2, False),
+    ],
+)
+def test_cpu_affinity_puts_each_worker_on_its_own_cpu(tmp_path, setting, workers, pinned):
+    env = {} if setting is None else {"PGX_CPU_AFFINITY": setting}
+    info = _start(tmp_path, workers=workers, **env)
     try:
         deadline = time.monotonic() + START_DEADLINE_S
-        while len(pids := _worker_pids(info["proc"].pid)) < 2 and time.monotonic() < deadline:
+        while len(pids := _worker_pids(info["proc"].pid)) < workers and time.monotonic() < deadline:
             time.sleep(0.2)
         masks = [os.sched_getaffinity(pid) for pid in pids]
-        assert len(masks) == 2 and all(len(m) == 1 for m in masks), masks
-        assert masks[0] != masks[1]  # spread, not stacked
+        assert len(masks) == workers, masks
+        if pinned:
+            assert all(len(m) == 1 for m in masks), masks
+            assert len(set(map(frozenset, masks))) == workers  # spread, not stacked
+        else:
+            assert all(len(m) == _USABLE for m in masks), masks
         assert len(os.sched_getaffinity(info["proc"].pid)) > 1  # the master is left alone
         assert _get(info["base"] + "/healthz")[0] == 200
     finally:
