@@ -71,7 +71,8 @@ bind = [part.strip() for part in _str("PGX_BIND", "127.0.0.1:8000").split(",") i
 # 5,466-6,071 against 4,782-5,300, p99 23-29 ms against 24-39. A request waiting for its audit
 # commit holds its thread, so a worker's group commit gathers up to one record per thread: 24
 # threads cover the connections the kernel hashes onto one worker (SO_REUSEPORT, below) with room
-# for its unevenness (2 x 12: 0.45-0.51 of /healthz; 2 x 24: 0.46-0.57).
+# for its unevenness (lookups/healthz, PostgreSQL / SQLite: 2 x 12 0.45-0.46 / 0.49-0.51,
+# 2 x 24 0.46-0.49 / 0.53-0.57).
 try:
     _USABLE_CPUS = len(os.sched_getaffinity(0))
 except AttributeError:  # pragma: no cover - not Linux
