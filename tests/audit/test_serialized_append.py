@@ -239,3 +239,42 @@ def test_postgres_requests_queued_while_the_lock_is_waited_for_join_that_group(a
         transactions = conn.execute(text("SELECT count(DISTINCT xmin::text) FROM audit_event")).scalar()
     assert transactions == 1
     assert_chain_verifies(audit_app, total)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_every_column_holds_what_the_canonical_record_says(audit_app):
+    """The appenders' inserts (SQLite: one guarded VALUES statement; PostgreSQL: the group as one
+    JSON parameter unpacked by the server) store each column as the record's canonical body has
+    it: quotes, backslashes, control characters, non-ASCII text, nulls and nested JSON intact."""
+    import json
+
+    tricky = 'quote " backslash \\ tab \t newline \n é 漢字 \U0001f9ec'
+    events = [
+        event(0),
+        event(1, input={"note": tricky, "nested": {"list": [1, None, True, "x"]}}, warnings=[tricky, {"k": tricky}],
+              role=None, purpose=None, patient_ref=None, request_id=tricky, genes=[], drugs=[]),
+        event(2, result={"empty": {}, "deep": [[[]]], "n": -7}, actor=tricky),
+    ]
+    db = audit_app.extensions["pgx.db"]
+    writer = db.serialized_sqlite if db.serializes_sqlite_writers else db.serialized_postgres
+    with audit_app.app_context(), writer() as session:
+        append_events(session, events)
+    columns = ("seq", "audit_id", "recorded", "actor", "role", "action", "outcome", "purpose", "patient_ref",
+               "input", "result", "genes", "drugs", "release", "request_id", "source_addr", "warnings",
+               "prev_hash", "entry_hash", "canonical")
+    with db.engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM audit_event ORDER BY seq")).all()
+    assert len(rows) == 3
+    for row in rows:
+        stored = dict(zip(columns, row, strict=True))
+        body = json.loads(stored["canonical"])
+        for name in ("seq", "audit_id", "recorded", "actor", "role", "action", "outcome", "purpose",
+                     "patient_ref", "release", "request_id", "source_addr", "prev_hash"):
+            assert stored[name] == body[name], name
+        for name in ("input", "result", "warnings"):
+            value = stored[name]
+            assert (json.loads(value) if isinstance(value, str) else value) == body[name], name
+        for name in ("genes", "drugs"):
+            assert stored[name] == ("|" + "|".join(body[name]) + "|" if body[name] else None), name
+    assert json.loads(rows[1][-1])["input"]["note"] == tricky
+    assert_chain_verifies(audit_app, 3)
