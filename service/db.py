@@ -249,7 +249,7 @@ class Database:
         `pending_timeouts(conn)` ahead of its first statement, in the same round trip (the audit
         writer does, with its lock and chain-head read).
         """
-        if self._writer_lock_path() is None:
+        if self._lock_path is None:
             with self._transaction(defer_timeouts=defer_timeouts) as conn:
                 yield conn
             return
@@ -260,7 +260,7 @@ class Database:
     def writer_lock(self) -> Iterator[int]:
         """The SQLite file's writer lock alone (this process's lock, then the flock), yielding the
         lock file's descriptor; see `write_transaction`. Only for a SQLite database file."""
-        lock_path = self._writer_lock_path()
+        lock_path = self._lock_path
         if lock_path is None:
             raise RuntimeError("writer_lock() is only for a SQLite database file")
         if not self._write_lock.acquire(timeout=self.lock_timeout_s):
@@ -336,9 +336,6 @@ class Database:
                 os.ftruncate(fd, LOCK_PAGE_SIZE)  # zeros: nothing left there yet
             self._page = (pid, mmap.mmap(fd, LOCK_PAGE_SIZE))
         return self._page[1]
-
-    def _writer_lock_path(self) -> str | None:
-        return self._lock_path
 
     def _compute_writer_lock_path(self) -> str | None:
         if fcntl is None or not self._is_sqlite:

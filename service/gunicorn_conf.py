@@ -197,16 +197,15 @@ def on_starting(server) -> None:
 
 
 _affinity = _str("PGX_CPU_AFFINITY", "auto").lower()
-if _affinity == "auto":
-    # Pinned only when every worker can have a CPU of its own (and the platform can pin).
-    _CPU_AFFINITY = workers <= _USABLE_CPUS and hasattr(os, "sched_setaffinity")
-else:
-    _CPU_AFFINITY = _affinity in {"1", "on", "true", "yes"}
+# `auto`: pinned only when every worker can have a CPU of its own. Never where the platform cannot pin.
+_CPU_AFFINITY = hasattr(os, "sched_setaffinity") and (
+    workers <= _USABLE_CPUS if _affinity == "auto" else _affinity in {"1", "on", "true", "yes"}
+)
 
 
 def post_fork(server, worker) -> None:
     """In the new worker: nothing inherited to reset (no preload); say which worker started and,
-    with PGX_CPU_AFFINITY=on, keep it on one CPU of those it may use (worker i on CPU i mod n):
+    when pinning (PGX_CPU_AFFINITY), keep it on one CPU of those it may use (worker i on CPU i mod n):
     its threads then hand requests and the GIL to each other on one core, with warm caches,
     instead of waking each other across cores (benchmarks/RESULTS.md, round 5)."""
     server.log.info("worker %s started", worker.pid)
@@ -216,9 +215,9 @@ def post_fork(server, worker) -> None:
 
 
 def pre_fork(server, worker) -> None:
-    """In the master, before a worker forks: with PGX_CPU_AFFINITY=on, give it the CPU that the
-    fewest live workers have (a worker replaced after max_requests gets its predecessor's)."""
-    if not _CPU_AFFINITY or not hasattr(os, "sched_setaffinity"):
+    """In the master, before a worker forks: when pinning (PGX_CPU_AFFINITY), give it the CPU that
+    the fewest live workers have (a worker replaced after max_requests gets its predecessor's)."""
+    if not _CPU_AFFINITY:
         return
     taken = [getattr(w, "pgx_cpu", None) for w in server.WORKERS.values()]
     cpus = sorted(os.sched_getaffinity(0))

@@ -12,9 +12,9 @@ Metrics
   took to write (lock wait + insert + commit).
 - ``pgx_db_write_transaction_seconds``: measured here, from SQLAlchemy events, for every
   ``Database.write_transaction()`` (BEGIN to the connection's return to the pool, commit
-  included), and by the audit group commit for its one-statement appends on SQLite
-  (:func:`observe_db_write`: writer-lock wait to commit); in the request path those are the
-  audit writes.
+  included), and by the audit group commit for its own appends (:func:`observe_db_write`:
+  writer-lock wait to commit; SQLite's one statement, PostgreSQL's two round trips); in the
+  request path those are the audit writes.
 
 Under gunicorn with several workers each worker has its own memory, so the values are kept in
 files under ``PROMETHEUS_MULTIPROC_DIR`` (set by ``service/gunicorn_conf.py`` before any worker

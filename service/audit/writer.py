@@ -190,17 +190,17 @@ _PG_LOCK_AND_HEAD = f"{_PG_LOCK}; {_HEAD_SQL}"
 
 
 _COLUMNS = tuple(c.name for c in audit_event.columns)
-_INSERT_SQL: dict[tuple[str, int], str] = {}
+# Table and column names are the model's own; every value is a bound parameter.
+_INSERT_INTO = f"INSERT INTO {audit_event.name} ({','.join(_COLUMNS)}) "  # noqa: S608  # nosec B608
+_SQLITE_ROW = "(" + ",".join("?" * len(_COLUMNS)) + ")"
+_INSERT_SQL: dict[int, str] = {}
 
 
-def _insert_sql(placeholder: str, rows: int) -> str:
-    sql = _INSERT_SQL.get((placeholder, rows))
+def _insert_sql(rows: int) -> str:
+    """SQLite: the multi-row INSERT of `rows` records."""
+    sql = _INSERT_SQL.get(rows)
     if sql is None:
-        one = "(" + ",".join([placeholder] * len(_COLUMNS)) + ")"
-        # Table and column names are the model's own; every value is a bound parameter.
-        sql = _INSERT_SQL[(placeholder, rows)] = (
-            f"INSERT INTO {audit_event.name} ({','.join(_COLUMNS)}) VALUES {','.join([one] * rows)}"  # noqa: S608  # nosec B608
-        )
+        sql = _INSERT_SQL[rows] = f"{_INSERT_INTO}VALUES {','.join([_SQLITE_ROW] * rows)}"
     return sql
 
 
@@ -220,8 +220,7 @@ def _pg_value(i: int, column) -> str:
 # query of more than 50 (an eighth of a worker's time); arrays per column cost as much again in
 # psycopg's Python array dumpers. One statement text: the server also prepares it once.
 _PG_INSERT_SQL = (
-    f"INSERT INTO {audit_event.name} ({','.join(_COLUMNS)}) "  # noqa: S608  # nosec B608
-    f"SELECT {','.join(_pg_value(i, c) for i, c in enumerate(audit_event.columns))} "
+    f"{_INSERT_INTO}SELECT {','.join(_pg_value(i, c) for i, c in enumerate(audit_event.columns))} "  # noqa: S608  # nosec B608
     "FROM jsonb_array_elements(%s::jsonb) AS r"
 )
 
@@ -240,7 +239,7 @@ def _insert_rows(conn: Connection, params: list, rows: int) -> None:
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         if conn.dialect.name == "sqlite":
-            cursor.execute(_insert_sql("?", rows), params)
+            cursor.execute(_insert_sql(rows), params)
         else:
             _pg_insert(cursor, params)
     finally:
@@ -421,12 +420,9 @@ _GUARDED_INSERT_SQL: dict[int, str] = {}
 def _guarded_insert_sql(rows: int) -> str:
     sql = _GUARDED_INSERT_SQL.get(rows)
     if sql is None:
-        one = "(" + ",".join("?" * len(_COLUMNS)) + ")"
         last = f"(SELECT {{}} FROM {audit_event.name} ORDER BY seq DESC LIMIT 1)"  # noqa: S608  # nosec B608
-        # Table and column names are the model's own; every value is a bound parameter.
         sql = _GUARDED_INSERT_SQL[rows] = (
-            f"INSERT INTO {audit_event.name} ({','.join(_COLUMNS)}) "  # noqa: S608  # nosec B608
-            f"SELECT * FROM (VALUES {','.join([one] * rows)}) "
+            f"{_INSERT_INTO}SELECT * FROM (VALUES {','.join([_SQLITE_ROW] * rows)}) "  # noqa: S608  # nosec B608
             f"WHERE coalesce({last.format('seq')}, 0) = ? AND coalesce({last.format('entry_hash')}, ?) = ?"
         )
     return sql

@@ -3,13 +3,6 @@
 b=$1; shift
 for c in "$@"; do
   ./restart.sh $b $c >/dev/null; rm -f /tmp/srv/st-*
-  ./load.sh 2 > /dev/null
-  l=$(./load.sh 8 | grep WRKJSON); h=$(./load.sh 8 healthz | grep WRKJSON)
-  python3 - "$c" "$l" "$h" <<'PY'
-import json,sys
-v,l,h=sys.argv[1],json.loads(sys.argv[2].split(" ",1)[1]),json.loads(sys.argv[3].split(" ",1)[1])
-lr=l["requests"]/l["duration_us"]*1e6; hr=h["requests"]/h["duration_us"]*1e6
-print(f"{v:28s} lookup {lr:7.0f}/s p50 {l['p50_us']/1000:5.1f} p99 {l['p99_us']/1000:5.1f}  healthz {hr:7.0f}/s  ratio {lr/hr:.3f}", flush=True)
-PY
+  ./measure.sh "$c"
   cat /tmp/srv/st-* 2>/dev/null | head -2
 done
