@@ -161,7 +161,7 @@ class SerializedSqlite:
 
 class SerializedPostgres:
     """What `Database.serialized_postgres()` yields: the driver connection and the statement
-    that sets the transaction's lock and statement timeouts."""
+    that sets its lock and statement timeouts (for the session: it is the appender's own)."""
 
     __slots__ = ("database", "dbapi", "timeouts_sql", "head")
 
@@ -287,13 +287,14 @@ class Database:
     @contextmanager
     def serialized_postgres(self) -> Iterator[SerializedPostgres]:
         """For the audit appender on PostgreSQL: this process's own connection, in autocommit at
-        the driver, so that the appender sends BEGIN with its timeouts, lock and head read (one
-        round trip) and COMMIT with its INSERT (one pipelined round trip), with no pool checkout
-        and no pre-ping per group. A failure discards the connection (whatever state it was left
+        the driver, so that the appender sends BEGIN with its lock and head read (one round trip)
+        and its INSERT with the COMMIT (one more), with no pool checkout and no pre-ping per
+        group (service/audit/writer.py). A failure discards the connection (whatever state it was left
         in): the next group gets a fresh one."""
         with self._own_lock:
             dbapi = self._own_connection()
-            session = SerializedPostgres(self, dbapi, self._timeouts_sql())
+            # Session-wide timeouts: the connection serves the audit appender alone.
+            session = SerializedPostgres(self, dbapi, self._timeouts_sql(local=False))
             try:
                 yield session
             except BaseException:
@@ -351,11 +352,12 @@ class Database:
             self._lock_fd = (pid, os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         return self._lock_fd[1]
 
-    def _timeouts_sql(self) -> str:
+    def _timeouts_sql(self, *, local: bool = True) -> str:
         ms = int(self.lock_timeout_s * 1000)
-        # = SET LOCAL lock_timeout, statement_timeout: one statement.
-        return (f"SELECT set_config('lock_timeout', '{ms}', true), "
-                f"set_config('statement_timeout', '{ms * 2}', true)")
+        # = SET [LOCAL] lock_timeout, statement_timeout: one statement.
+        scope = "true" if local else "false"
+        return (f"SELECT set_config('lock_timeout', '{ms}', {scope}), "
+                f"set_config('statement_timeout', '{ms * 2}', {scope})")
 
     @contextmanager
     def _transaction(self, *, defer_timeouts: bool = False) -> Iterator[Connection]:
