@@ -244,11 +244,12 @@ def test_postgres_requests_queued_while_the_lock_is_waited_for_join_that_group(a
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_every_column_holds_what_the_canonical_record_says(audit_app):
     """The appenders' inserts (SQLite: one guarded VALUES statement; PostgreSQL: the group as one
-    JSON parameter unpacked by the server) store each column as the record's canonical body has
-    it: quotes, backslashes, control characters, non-ASCII text, nulls and nested JSON intact."""
+    JSON value, a SQL literal quoted by libpq, unpacked by the server) store each column as the
+    record's canonical body has it: quotes (an apostrophe ends a SQL literal), backslashes,
+    control characters, non-ASCII text, nulls and nested JSON intact."""
     import json
 
-    tricky = 'quote " backslash \\ tab \t newline \n é 漢字 \U0001f9ec'
+    tricky = 'quote " apostrophe \' \'\'); COMMIT; -- backslash \\ \\\' tab \t newline \n é 漢字 \U0001f9ec'
     events = [
         event(0),
         event(1, input={"note": tricky, "nested": {"list": [1, None, True, "x"]}}, warnings=[tricky, {"k": tricky}],
