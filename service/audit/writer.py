@@ -220,10 +220,14 @@ def _pg_value(i: int, column) -> str:
 # by the server. A multi-row VALUES has 20 parameters a row, and psycopg re-parses, uncached, any
 # query of more than 50 (an eighth of a worker's time); arrays per column cost as much again in
 # psycopg's Python array dumpers. One statement text: the server also prepares it once.
-_PG_INSERT_SQL = (
-    f"{_INSERT_INTO}SELECT {','.join(_pg_value(i, c) for i, c in enumerate(audit_event.columns))} "  # noqa: S608  # nosec B608
-    "FROM jsonb_array_elements(%s::jsonb) AS r"
-)
+def _pg_insert_sql(rows_param: str) -> str:
+    return (
+        f"{_INSERT_INTO}SELECT {','.join(_pg_value(i, c) for i, c in enumerate(audit_event.columns))} "  # noqa: S608  # nosec B608
+        f"FROM jsonb_array_elements({rows_param}) AS r"
+    )
+
+
+_PG_INSERT_SQL = _pg_insert_sql("%s::jsonb")  # psycopg's placeholder (the general path)
 
 
 def _pg_rows_json(params: list) -> bytes:
@@ -519,7 +523,7 @@ _PG_HEAD_STATEMENT = "pgx_audit_head"
 _PG_INSERT_STATEMENT = "pgx_audit_insert"
 _PG_SETUP = (
     f"PREPARE {_PG_HEAD_STATEMENT} AS {_HEAD_SQL}; "
-    f"PREPARE {_PG_INSERT_STATEMENT}(jsonb) AS {_PG_INSERT_SQL.replace('%s::jsonb', '$1')}"
+    f"PREPARE {_PG_INSERT_STATEMENT}(jsonb) AS {_pg_insert_sql('$1')}"
 )
 _PG_BEGIN_LOCK_HEAD = f"BEGIN; {_PG_LOCK}; EXECUTE {_PG_HEAD_STATEMENT}".encode()
 _PG_CHECKPOINT_INSERT_SQL = (
