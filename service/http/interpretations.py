@@ -80,15 +80,11 @@ def interpret_body(interp: common.Interpreter, body: dict[str, Any]) -> _Interpr
         "drugs": guidance_dicts,
         "release": release,
     }
-    event = common.make_event(
-        outcome=200,
-        input=common.audit_input(body["genotypes"], drugs),
-        patient_ref=body.get("patient_ref"),
-        result=common.result_summary(results, guidance),
-        release=release,
-        warnings=common.warnings_of(results),
-        purpose=common.purpose_of_use(body.get("purpose")),
-    )
+    event = {
+        **interp.answered_event(body["genotypes"], drugs, results, guidance),
+        "patient_ref": body.get("patient_ref"),
+        "purpose": common.purpose_of_use(body.get("purpose")),
+    }
     return _Interpretation(response, event)
 
 

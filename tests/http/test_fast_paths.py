@@ -158,3 +158,49 @@ def test_a_cached_answer_is_byte_for_byte_what_the_json_provider_writes(app, cli
         for key in ("audit_id", "audit_seq", "audit_entry_hash"):
             body.pop(key)
     assert a == b
+
+
+def test_a_batch_audits_each_item_as_if_it_came_alone(app, client, auth):
+    """A batch normalizes each distinct input's audit event once (Interpreter.answered_event):
+    every item's record still carries what the same body posted alone records, with its own
+    patient and purpose, and inputs that differ only in order or spelling stay apart."""
+    from sqlalchemy import select
+
+    from service.app import get_db
+    from service.audit.models import audit_event
+
+    items = [
+        {"patient_ref": "MRN-B-1", "purpose": "treatment",
+         "genotypes": [{"gene": "CYP2C19", "diplotype": "*1/*2"}, {"gene": "CYP2D6", "diplotype": "*4/*1"}],
+         "drugs": ["clopidogrel", "codeine"]},
+        {"patient_ref": "MRN-B-2", "purpose": "audit-test",  # the same input, another patient
+         "genotypes": [{"gene": "CYP2C19", "diplotype": "*1/*2"}, {"gene": "CYP2D6", "diplotype": "*4/*1"}],
+         "drugs": ["clopidogrel", "codeine"]},
+        {"patient_ref": "MRN-B-3",  # the same genes in the other order
+         "genotypes": [{"gene": "CYP2D6", "diplotype": "*4/*1"}, {"gene": "CYP2C19", "diplotype": "*1/*2"}],
+         "drugs": ["clopidogrel", "codeine"]},
+        {"patient_ref": "MRN-B-4",  # another spelling of the gene, and every drug
+         "genotypes": [{"gene": "cyp2c19", "diplotype": "*1/*2"}, {"gene": "CYP2D6", "diplotype": "*4/*1"}]},
+        {"genotypes": [{"gene": "CYP2D6", "activity_score": "1.0"}], "drugs": ["codeine"]},
+        {"genotypes": [{"gene": "CYP2D6", "activity_score": "1"}], "drugs": ["codeine"]},
+    ]
+    resp = client.post("/v1/interpretations/batch", json={"items": items}, headers=auth("pharmacy"))
+    assert resp.status_code == 200
+    batch_ids = [item["result"]["audit_id"] for item in resp.get_json()["items"]]
+    alone_ids = []
+    for item in items:
+        one = client.post("/v1/interpretations", json=item, headers=auth("pharmacy"))
+        assert one.status_code == 200, one.get_json()
+        alone_ids.append(one.get_json()["audit_id"])
+    with app.app_context(), get_db(app).engine.connect() as conn:
+        rows = {r.audit_id: r for r in conn.execute(
+            select(audit_event).where(audit_event.c.audit_id.in_(batch_ids + alone_ids)))}
+    columns = ("input", "result", "warnings", "genes", "drugs", "release", "outcome", "patient_ref", "purpose")
+    for batch_id, alone_id in zip(batch_ids, alone_ids, strict=True):
+        for column in columns:
+            assert getattr(rows[batch_id], column) == getattr(rows[alone_id], column), column
+    inputs = [rows[i].input for i in batch_ids]
+    assert inputs[0] == inputs[1] and len({repr(x) for x in inputs}) == 5
+    assert rows[batch_ids[0]].patient_ref != rows[batch_ids[1]].patient_ref
+    assert (rows[batch_ids[0]].purpose, rows[batch_ids[1]].purpose) == ("treatment", "audit-test")
+    assert rows[batch_ids[4]].input != rows[batch_ids[5]].input
