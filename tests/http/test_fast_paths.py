@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import json
+import re
 import uuid
 
 import pytest
@@ -204,3 +205,26 @@ def test_a_batch_audits_each_item_as_if_it_came_alone(app, client, auth):
     assert rows[batch_ids[0]].patient_ref != rows[batch_ids[1]].patient_ref
     assert (rows[batch_ids[0]].purpose, rows[batch_ids[1]].purpose) == ("treatment", "audit-test")
     assert rows[batch_ids[4]].input != rows[batch_ids[5]].input
+
+
+def test_the_app_remembers_sync_answers_but_still_wraps_coroutines(app):
+    """ServiceFlask.ensure_sync: a plain function comes back as itself, from then on without
+    asking again; a coroutine function still goes through Flask's own wrapper (or refusal)."""
+    from flask import Flask
+
+    def plain():
+        return "ok"
+
+    async def coro():
+        return "ok"
+
+    assert app.ensure_sync(plain) is plain
+    assert app._sync_of[plain] is plain
+    assert app.ensure_sync(plain) is plain
+    try:
+        expected = Flask.ensure_sync(app, coro)
+    except RuntimeError as exc:  # Flask without its async extra refuses coroutines: so must we
+        with pytest.raises(RuntimeError, match=re.escape(str(exc)[:20])):
+            app.ensure_sync(coro)
+    else:
+        assert app.ensure_sync(coro) is not coro and type(app.ensure_sync(coro)) is type(expected)
