@@ -21,6 +21,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
+import orjson
 from flask import Flask, Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -45,6 +46,7 @@ blp = Blueprint("interpretations", __name__, url_prefix="/v1", description="Geno
 
 log = logging.getLogger(__name__)
 _ITEM_SCHEMA = InterpretationRequestSchema()
+_ITEM_WITHOUT_GENOTYPES = InterpretationRequestSchema(exclude=("genotypes",))
 _PROBLEMS = dict(schema=ProblemSchema, content_type=PROBLEM_MIME)
 
 
@@ -56,6 +58,46 @@ class _Interpretation:
     def __init__(self, response: dict[str, Any], event: dict[str, Any]):
         self.response = response
         self.event = event
+
+
+class _ItemLoader:
+    """Loads a batch's items as `InterpretationRequestSchema` does, validating each distinct
+    `genotypes` array (as sent, byte for byte) once per batch: a batch repeats a few genotypes
+    over many patients, and the nested gene entries were most of an item's load.
+
+    An item whose genotypes were seen in a valid item gets those loaded entries, and the rest of
+    it (patient_ref, drugs, purpose, unknown keys) is loaded by the same schema without the
+    genotypes field. The entries' validation depends on nothing else in the item, so the result
+    is the full load's. Any item that fails there is loaded in full again, so that its errors are
+    exactly the full load's."""
+
+    __slots__ = ("_genotypes",)
+
+    def __init__(self):
+        self._genotypes: dict[bytes, list[dict[str, Any]]] = {}
+
+    def load(self, item: Any) -> dict[str, Any]:
+        if not isinstance(item, dict):
+            _not_an_object()
+        key = None
+        raw = item.get("genotypes")
+        if isinstance(raw, list):
+            try:
+                key = orjson.dumps(raw)
+            except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits: no key
+                key = None
+        genotypes = self._genotypes.get(key) if key is not None else None
+        if genotypes is not None:
+            try:
+                rest = _ITEM_WITHOUT_GENOTYPES.load({k: v for k, v in item.items() if k != "genotypes"})
+            except ValidationError:
+                pass
+            else:
+                return {**rest, "genotypes": genotypes}
+        body = _ITEM_SCHEMA.load(item)
+        if key is not None:
+            self._genotypes[key] = body["genotypes"]
+        return body
 
 
 def interpret_body(interp: common.Interpreter, body: dict[str, Any]) -> _Interpretation:
@@ -153,9 +195,10 @@ class Batch(MethodView):
         interp = common.Interpreter(kb)
         answers: list[tuple[int, Any]] = []  # (status, _Interpretation | problem dict)
         events = []
+        loader = _ItemLoader()
         for index, item in enumerate(items):
             try:
-                body = _ITEM_SCHEMA.load(item) if isinstance(item, dict) else _not_an_object()
+                body = loader.load(item)
                 done = interpret_body(interp, body)
             except ValidationError as exc:
                 error = problem_body(422, "Unprocessable Entity",

@@ -156,3 +156,48 @@ def test_an_item_that_hits_a_defect_fails_alone(app, client, auth, monkeypatch):
     assert statuses == [200, 500, 200]
     error = resp.get_json()["items"][1]["error"]
     assert "defect" not in str(error) and error["audit_id"]
+
+
+def _answer_without_receipt(item: dict, index: int) -> dict:
+    """An item's answer without its receipt, its place in the batch written as `#`."""
+    drop = {"audit_id", "audit_seq", "audit_entry_hash"}
+    body = dict(item.get("result") or item.get("error"))
+    if "detail" in body:
+        body["detail"] = body["detail"].replace(f"Item {index} ", "Item # ")
+    return {"status": item["status"], **{k: v for k, v in body.items() if k not in drop}}
+
+
+def test_items_sharing_their_genotypes_are_answered_as_if_each_came_alone(client, auth):
+    """The batch loads each distinct genotypes array once (_ItemLoader): every item, valid or
+    not, is answered exactly as a batch holding only that item answers it."""
+    shared = [{"gene": "CYP2C19", "diplotype": "*1/*2"}, {"gene": "CYP2D6", "diplotype": "*1/*4"}]
+    items = [
+        {"patient_ref": "P-1", "genotypes": shared, "drugs": ["clopidogrel"]},
+        {"patient_ref": "P-2", "genotypes": shared},  # every drug
+        {"patient_ref": "bad\x00ref", "genotypes": shared},  # its own field invalid
+        {"patient_ref": "P-4", "genotypes": shared, "unexpected": 1},  # an unknown key
+        {"patient_ref": "P-5", "genotypes": shared, "drugs": "codeine"},  # drugs not a list
+        {"patient_ref": 7, "genotypes": shared, "purpose": "x" * 101},  # two fields invalid
+        {"patient_ref": "P-7", "genotypes": [shared[1], shared[0]]},  # the same entries reordered
+        {"genotypes": [{"gene": "CYP2D6", "diplotype": "*1/*1"}, {"gene": "cyp2d6", "diplotype": "*4/*4"}]},
+        {"patient_ref": "P-9", "genotypes": [{"gene": "CYP2D6", "diplotype": "*1/*1"},
+                                             {"gene": "cyp2d6", "diplotype": "*4/*4"}]},  # seen invalid
+        {"patient_ref": "P-10", "genotypes": [{"gene": "CYP2D6", "activity_score": 1}], "drugs": ["codeine"]},
+        {"patient_ref": "P-11", "genotypes": [{"gene": "CYP2D6", "activity_score": 1.0}], "drugs": ["codeine"]},
+        {"patient_ref": "P-12", "genotypes": [{"gene": "CYP2D6", "activity_score": 10**30}]},
+        {"patient_ref": "P-13", "genotypes": [{"gene": "CYP2D6", "activity_score": 10**30}]},
+    ]
+    resp = client.post(URL, json={"items": items}, headers=auth("pharmacy"))
+    assert resp.status_code == 200
+    together = [_answer_without_receipt(a, i) for i, a in enumerate(resp.get_json()["items"])]
+    alone = []
+    for item in items:
+        one = client.post(URL, json={"items": [item]}, headers=auth("pharmacy"))
+        assert one.status_code == 200
+        alone.append(_answer_without_receipt(one.get_json()["items"][0], 0))
+    assert together == alone
+    statuses = [a["status"] for a in together]
+    assert statuses[:2] == [200, 200] and statuses[2:6] == [422, 422, 422, 422] and statuses[6] == 200
+    assert statuses[7] == statuses[8] == 422
+    assert together[0]["patient_ref"] == "P-1" and together[1]["patient_ref"] == "P-2"
+    assert len(together[1]["drugs"]) > len(together[0]["drugs"])
