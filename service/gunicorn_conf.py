@@ -28,14 +28,15 @@ the request id (X-Request-ID response header).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 from gunicorn.glogging import Logger
 
 
@@ -138,6 +139,54 @@ class JsonLogger(Logger):
             handler.setFormatter(formatter)
         for handler in self.access_log.handlers:
             handler.setFormatter(logging.Formatter("%(message)s"))
+        self._direct_access = self._direct_access_target(cfg)
+        if self._direct_access is not None:
+            self._open_access_fd()
+
+    # The access line goes straight to a file descriptor of our own with one write(2): no
+    # LogRecord, no formatter, no handler lock. Under load the lock was where a busy worker's
+    # threads queued (py-spy, /healthz at 32 connections: 13 % of a worker's samples inside the
+    # access log, 9 % waiting in the lock's acquire; the logging path alone was 21-33 us a line).
+    # A line is one write far below PIPE_BUF, and the file is opened O_APPEND: lines from several
+    # threads and workers never interleave. The descriptor's number never changes while the
+    # process runs: reopening (SIGUSR1, log rotation) and a configuration reload dup2() the new
+    # file onto it, so a thread writing meanwhile writes to the old file or to the new one,
+    # never to a descriptor number that was closed and reused. Syslog or a logging
+    # configuration of the operator's own take the logging path, as gunicorn does.
+    _access_fd: int | None = None
+    _direct_access: str | None = None
+
+    @staticmethod
+    def _direct_access_target(cfg) -> str | None:
+        if cfg.accesslog is None or cfg.syslog or cfg.logconfig or cfg.logconfig_dict or cfg.logconfig_json:
+            return None
+        return cfg.accesslog
+
+    def _open_access_fd(self) -> None:
+        target = self._direct_access
+        if target == "-":
+            new = os.dup(sys.stdout.fileno())
+        else:
+            new = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if self._access_fd is None:
+            self._access_fd = new
+        else:
+            os.dup2(new, self._access_fd)
+            os.close(new)
+
+    def reopen_files(self) -> None:
+        super().reopen_files()
+        if self._direct_access not in (None, "-"):
+            self._open_access_fd()
+
+    def _write_access_line(self, line: dict) -> None:
+        fd = self._access_fd if self._direct_access is not None else None
+        if fd is None:
+            self.access_log.info(orjson.dumps(line, default=str).decode())
+            return
+        data = memoryview(orjson.dumps(line, default=str) + b"\n")
+        while data:
+            data = data[os.write(fd, data):]
 
     def access(self, resp, req, environ, request_time) -> None:
         if not self.access_log_enabled:
@@ -164,7 +213,7 @@ class JsonLogger(Logger):
             "pid": os.getpid(),
         }
         try:
-            self.access_log.info(json.dumps(line, default=str))
+            self._write_access_line(line)
         except Exception:  # never crash a worker over a log line
             self.error("access log line could not be written")
 
