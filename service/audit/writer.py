@@ -39,6 +39,7 @@ from service.audit.keys import Signer, load_patient_key, load_signer, pseudonymi
 from service.audit.models import audit_checkpoint, audit_event
 from service.db import SerializedPostgres, SerializedSqlite, json_dumps, pending_timeouts
 from service.errors import ServiceUnavailable
+from service.ids import random_bytes
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def new_audit_id() -> str:
     each record's id lands at the right-hand edge of the audit_id index instead of on a random
     page of it (a random-page write per record is what a UUIDv4 index costs, and it grows with
     the table)."""
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(random_bytes(10), "big")
     value = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62
     return str(uuid.UUID(int=value | rand & (1 << 62) - 1))
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 from flask import Flask, g, request
+
+from service.ids import new_request_id
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -27,7 +28,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _request_id():
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = given if _SAFE_REQUEST_ID.match(given) else new_request_id()
 
     @app.after_request
     def _headers(resp):
