@@ -28,11 +28,15 @@ the request id (X-Request-ID response header).
 
 from __future__ import annotations
 
+import atexit
+import collections
 import logging
 import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,6 +127,72 @@ accesslog = None if _access.lower() in {"off", "none", "0", "false"} else _acces
 wsgi_app = "service:create_app()"
 
 
+_PIPE_BUF = 4096  # POSIX: a write of at most this many bytes to a pipe is never interleaved
+
+
+class _AccessLines:
+    """A worker's access lines, queued by request threads and written by one writer thread.
+
+    Every FLUSH_EVERY_S it writes what queued, in order, in writes of whole lines of at most
+    PIPE_BUF bytes each (one line alone if longer): on a pipe (stdout under a container runtime)
+    such writes never interleave with another worker's, and on an O_APPEND file no write does.
+    The queue is flushed at worker exit (worker_exit, atexit); a worker killed outright loses at
+    most the last FLUSH_EVERY_S of lines (the audit trail, not this log, is the record of
+    lookups). A forked child starts with an empty queue and its own writer thread."""
+
+    FLUSH_EVERY_S = 0.05
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lines: collections.deque[bytes] = collections.deque()
+        self._lock = threading.Lock()
+        self._writer: threading.Thread | None = None
+
+    def put(self, line: bytes) -> None:
+        if self._writer is None:
+            self._start()
+        self._lines.append(line)  # deque.append: atomic, no lock taken by request threads
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._run, name="pgx-access-log", daemon=True)
+                self._writer.start()
+                atexit.register(self.flush)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_EVERY_S)
+            try:
+                self.flush()
+            except Exception:  # pragma: no cover - never let the writer die over one write
+                logging.getLogger("gunicorn.error").exception("access log lines could not be written")
+
+    def flush(self) -> None:
+        with self._lock:  # one writer at a time: the lines keep their order
+            lines = self._lines
+            chunk: list[bytes] = []
+            size = 0
+            for _ in range(len(lines)):
+                line = lines.popleft()
+                if chunk and size + len(line) > _PIPE_BUF:
+                    self._write(b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            if chunk:
+                self._write(b"".join(chunk))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+
 class JsonLogger(Logger):
     """Gunicorn's logger with JSON lines for both the error log and the access log."""
 
@@ -143,18 +213,20 @@ class JsonLogger(Logger):
         if self._direct_access is not None:
             self._open_access_fd()
 
-    # The access line goes straight to a file descriptor of our own with one write(2): no
-    # LogRecord, no formatter, no handler lock. Under load the lock was where a busy worker's
-    # threads queued (py-spy, /healthz at 32 connections: 13 % of a worker's samples inside the
-    # access log, 9 % waiting in the lock's acquire; the logging path alone was 21-33 us a line).
-    # A line is one write far below PIPE_BUF, and the file is opened O_APPEND: lines from several
-    # threads and workers never interleave. The descriptor's number never changes while the
-    # process runs: reopening (SIGUSR1, log rotation) and a configuration reload dup2() the new
-    # file onto it, so a thread writing meanwhile writes to the old file or to the new one,
-    # never to a descriptor number that was closed and reused. Syslog or a logging
-    # configuration of the operator's own take the logging path, as gunicorn does.
+    # Access lines go to a file descriptor of our own, not through logging (a LogRecord, a
+    # formatter and the handler's lock, where a busy worker's threads queued: py-spy, /healthz at
+    # 32 connections, 13 % of a worker's samples in the access log, 9 % waiting for that lock;
+    # 21-33 us a line). A request thread only queues its line: every write(2) releases the GIL,
+    # and a thread that gives it up waits up to the switch interval (5 ms) to get it back while
+    # the others run. The worker's writer thread (_AccessLines) writes what queued every 50 ms.
+    # The descriptor's number never changes while the process runs: reopening (SIGUSR1, log
+    # rotation) and a configuration reload dup2() the new file onto it, so a write in flight
+    # goes to the old file or to the new one, never to a descriptor number closed and reused.
+    # Syslog or a logging configuration of the operator's own take the logging path, as
+    # gunicorn does.
     _access_fd: int | None = None
     _direct_access: str | None = None
+    _access_lines: _AccessLines | None = None
 
     @staticmethod
     def _direct_access_target(cfg) -> str | None:
@@ -170,6 +242,7 @@ class JsonLogger(Logger):
             new = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         if self._access_fd is None:
             self._access_fd = new
+            self._access_lines = _AccessLines(new)
         else:
             os.dup2(new, self._access_fd)
             os.close(new)
@@ -177,16 +250,19 @@ class JsonLogger(Logger):
     def reopen_files(self) -> None:
         super().reopen_files()
         if self._direct_access not in (None, "-"):
+            self.flush_access_lines()  # what queued before the rotation belongs to the old file
             self._open_access_fd()
 
     def _write_access_line(self, line: dict) -> None:
-        fd = self._access_fd if self._direct_access is not None else None
-        if fd is None:
+        lines = self._access_lines if self._direct_access is not None else None
+        if lines is None:
             self.access_log.info(orjson.dumps(line, default=str).decode())
             return
-        data = memoryview(orjson.dumps(line, default=str) + b"\n")
-        while data:
-            data = data[os.write(fd, data):]
+        lines.put(orjson.dumps(line, default=str) + b"\n")
+
+    def flush_access_lines(self) -> None:
+        if self._access_lines is not None:
+            self._access_lines.flush()
 
     def access(self, resp, req, environ, request_time) -> None:
         if not self.access_log_enabled:
@@ -271,6 +347,13 @@ def pre_fork(server, worker) -> None:
     taken = [getattr(w, "pgx_cpu", None) for w in server.WORKERS.values()]
     cpus = sorted(os.sched_getaffinity(0))
     worker.pgx_cpu = min(cpus, key=lambda c: (taken.count(c), c))
+
+
+def worker_exit(server, worker) -> None:
+    """In the worker, as it exits: write the access lines still queued."""
+    flush = getattr(worker.log, "flush_access_lines", None)
+    if flush is not None:
+        flush()
 
 
 def child_exit(server, worker) -> None:

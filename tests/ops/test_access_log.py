@@ -1,5 +1,6 @@
-"""The access log of `pgx serve` (service/gunicorn_conf.py JsonLogger): JSON lines written with
-one write(2) each to a descriptor whose number survives log rotation."""
+"""The access log of `pgx serve` (service/gunicorn_conf.py JsonLogger): JSON lines queued by the
+request threads and written by the worker's writer thread, in writes of whole lines, to a
+descriptor whose number survives log rotation."""
 
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ def _read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def _wait_for_lines(path: Path, count: int, timeout: float = 5.0) -> list[dict]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = _read(path) if path.exists() else []
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
+
+
 def test_access_lines_are_json_without_the_query_and_survive_rotation(conf, tmp_path):
     target = tmp_path / "access.log"
     log = _logger(conf, accesslog=str(target))
@@ -62,6 +74,7 @@ def test_access_lines_are_json_without_the_query_and_survive_rotation(conf, tmp_
     _line(log, "still-old-file")  # logrotate renamed it; until told, we write where we wrote
     log.reopen_files()  # SIGUSR1
     _line(log, "after-rotation", path="/v1/lookup")
+    log.flush_access_lines()
     assert log._access_fd == fd  # the same descriptor number, now on the new file
     old, new = _read(rotated), _read(target)
     assert [e["request_id"] for e in old] == ["before-rotation", "still-old-file"]
@@ -85,8 +98,12 @@ def test_lines_from_many_threads_never_interleave(conf, tmp_path):
         th.start()
     for th in threads:
         th.join()
-    ids = [e["request_id"] for e in _read(target)]  # every line parses: none torn or merged
+    entries = _wait_for_lines(target, 2400)  # written by the writer thread, unasked
+    ids = [e["request_id"] for e in entries]  # every line parses: none torn or merged
     assert len(ids) == 2400 and len(set(ids)) == 2400
+    for t in range(8):  # each thread's lines in the order it wrote them
+        mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"t{t}-")]
+        assert mine == sorted(mine)
 
 
 def test_syslog_or_an_operators_logging_config_takes_the_logging_path(conf, tmp_path):
@@ -118,5 +135,24 @@ def test_stdout_target_writes_to_a_duplicate_of_stdout(conf, capfd):
     log = _logger(conf, accesslog="-")
     assert log._access_fd not in (None, 1)
     _line(log, "to-stdout")
+    log.flush_access_lines()
     out = capfd.readouterr().out
     assert json.loads(out.strip().splitlines()[-1])["request_id"] == "to-stdout"
+
+
+def test_writes_are_whole_lines_of_at_most_pipe_buf_bytes(conf, tmp_path, monkeypatch):
+    """On a pipe only writes of at most PIPE_BUF bytes are never interleaved with another
+    worker's: the writer cuts its writes there, at line boundaries (a longer line alone)."""
+    lines = conf._AccessLines(fd=-1)
+    writes: list[bytes] = []
+    monkeypatch.setattr(lines, "_write", writes.append)
+    queued = [(b"%04d" % i) + b"x" * (i * 37 % 900) + b"\n" for i in range(300)]
+    queued.insert(150, b"L" * 5000 + b"\n")
+    for line in queued:
+        lines.put(line)
+    lines.flush()
+    assert b"".join(writes) == b"".join(queued)
+    assert len(writes) > 10
+    for w in writes:
+        assert w.endswith(b"\n")
+        assert len(w) <= conf._PIPE_BUF or w.count(b"\n") == 1
