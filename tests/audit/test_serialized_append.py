@@ -242,12 +242,16 @@ def test_postgres_requests_queued_while_the_lock_is_waited_for_join_that_group(a
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-def test_every_column_holds_what_the_canonical_record_says(audit_app):
+@pytest.mark.parametrize("padding", [0, 40], ids=["small-group", "large-group"])
+def test_every_column_holds_what_the_canonical_record_says(audit_app, padding):
     """The appenders' inserts (SQLite: one guarded VALUES statement; PostgreSQL: the group as one
-    JSON value, a SQL literal quoted by libpq, unpacked by the server) store each column as the
-    record's canonical body has it: quotes (an apostrophe ends a SQL literal), backslashes,
-    control characters, non-ASCII text, nulls and nested JSON intact."""
+    JSON value, unpacked by the server: a SQL literal quoted by libpq for a small group, a bound
+    parameter of the prepared INSERT for a large one) store each column as the record's canonical
+    body has it: quotes (an apostrophe ends a SQL literal), backslashes, control characters,
+    non-ASCII text, nulls and nested JSON intact."""
     import json
+
+    from service.audit.writer import _PG_LITERAL_MAX_ROWS
 
     tricky = 'quote " apostrophe \' \'\'); COMMIT; -- backslash \\ \\\' tab \t newline \n é 漢字 \U0001f9ec'
     events = [
@@ -255,7 +259,9 @@ def test_every_column_holds_what_the_canonical_record_says(audit_app):
         event(1, input={"note": tricky, "nested": {"list": [1, None, True, "x"]}}, warnings=[tricky, {"k": tricky}],
               role=None, purpose=None, patient_ref=None, request_id=tricky, genes=[], drugs=[]),
         event(2, result={"empty": {}, "deep": [[[]]], "n": -7}, actor=tricky),
+        *(event(i) for i in range(3, 3 + padding)),
     ]
+    assert (len(events) > _PG_LITERAL_MAX_ROWS) == bool(padding)  # both PostgreSQL forms are taken
     db = audit_app.extensions["pgx.db"]
     writer = db.serialized_sqlite if db.serializes_sqlite_writers else db.serialized_postgres
     with audit_app.app_context(), writer() as session:
@@ -265,7 +271,7 @@ def test_every_column_holds_what_the_canonical_record_says(audit_app):
                "prev_hash", "entry_hash", "canonical")
     with db.engine.connect() as conn:
         rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM audit_event ORDER BY seq")).all()
-    assert len(rows) == 3
+    assert len(rows) == len(events)
     for row in rows:
         stored = dict(zip(columns, row, strict=True))
         body = json.loads(stored["canonical"])
@@ -278,4 +284,4 @@ def test_every_column_holds_what_the_canonical_record_says(audit_app):
         for name in ("genes", "drugs"):
             assert stored[name] == ("|" + "|".join(body[name]) + "|" if body[name] else None), name
     assert json.loads(rows[1][-1])["input"]["note"] == tricky
-    assert_chain_verifies(audit_app, 3)
+    assert_chain_verifies(audit_app, len(events))
