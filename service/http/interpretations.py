@@ -86,6 +86,10 @@ class _ItemLoader:
                 key = orjson.dumps(raw)
             except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits: no key
                 key = None
+            # orjson writes NaN and Infinity (which the request's JSON may hold) as null, so an
+            # array with null in it is not told apart from one with NaN: no key.
+            if key is not None and b"null" in key:
+                key = None
         genotypes = self._genotypes.get(key) if key is not None else None
         if genotypes is not None:
             try:

@@ -186,6 +186,10 @@ def test_items_sharing_their_genotypes_are_answered_as_if_each_came_alone(client
         {"patient_ref": "P-11", "genotypes": [{"gene": "CYP2D6", "activity_score": 1.0}], "drugs": ["codeine"]},
         {"patient_ref": "P-12", "genotypes": [{"gene": "CYP2D6", "activity_score": 10**30}]},
         {"patient_ref": "P-13", "genotypes": [{"gene": "CYP2D6", "activity_score": 10**30}]},
+        # JSON's NaN is accepted as a number (and read as "nan"); null is not: never the same key
+        {"patient_ref": "P-14", "genotypes": [{"gene": "CYP2D6", "activity_score": float("nan")}]},
+        {"patient_ref": "P-15", "genotypes": [{"gene": "CYP2D6", "activity_score": None}]},
+        {"patient_ref": "P-16", "genotypes": [{"gene": "CYP2D6", "activity_score": float("inf")}]},
     ]
     resp = client.post(URL, json={"items": items}, headers=auth("pharmacy"))
     assert resp.status_code == 200
@@ -199,5 +203,6 @@ def test_items_sharing_their_genotypes_are_answered_as_if_each_came_alone(client
     statuses = [a["status"] for a in together]
     assert statuses[:2] == [200, 200] and statuses[2:6] == [422, 422, 422, 422] and statuses[6] == 200
     assert statuses[7] == statuses[8] == 422
+    assert statuses[14] == 422 and statuses[13] != 422  # null refused even after NaN was accepted
     assert together[0]["patient_ref"] == "P-1" and together[1]["patient_ref"] == "P-2"
     assert len(together[1]["drugs"]) > len(together[0]["drugs"])
