@@ -58,9 +58,11 @@ def _wait_for_lines(path: Path, count: int, timeout: float = 5.0) -> list[dict]:
 
     deadline = time.monotonic() + timeout
     while True:
-        lines = _read(path) if path.exists() else []
-        if len(lines) >= count or time.monotonic() > deadline:
-            return lines
+        # Only lines already ended: the writer thread may be in the middle of a write (a reader
+        # can see part of it), as a log shipper would.
+        done = path.read_text().split("\n")[:-1] if path.exists() else []
+        if len(done) >= count or time.monotonic() > deadline:
+            return [json.loads(line) for line in done]
         time.sleep(0.01)
 
 
