@@ -224,7 +224,6 @@ class JsonLogger(Logger):
     # goes to the old file or to the new one, never to a descriptor number closed and reused.
     # Syslog or a logging configuration of the operator's own take the logging path, as
     # gunicorn does.
-    _access_fd: int | None = None
     _direct_access: str | None = None
     _access_lines: _AccessLines | None = None
 
@@ -240,11 +239,10 @@ class JsonLogger(Logger):
             new = os.dup(sys.stdout.fileno())
         else:
             new = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        if self._access_fd is None:
-            self._access_fd = new
+        if self._access_lines is None:
             self._access_lines = _AccessLines(new)
         else:
-            os.dup2(new, self._access_fd)
+            os.dup2(new, self._access_lines.fd)
             os.close(new)
 
     def reopen_files(self) -> None:

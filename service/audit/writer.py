@@ -490,10 +490,17 @@ def _guarded_append(dbapi, prepared: list[dict], state: AuditState, head: tuple[
 
 
 _CHECKPOINT_COLUMNS = tuple(c.name for c in audit_checkpoint.columns if c.name != "id")
-_CHECKPOINT_INSERT_SQL = (
-    f"INSERT INTO {audit_checkpoint.name} ({','.join(_CHECKPOINT_COLUMNS)}) "  # noqa: S608  # nosec B608
-    f"VALUES ({','.join('?' * len(_CHECKPOINT_COLUMNS))})"
-)
+
+
+def _checkpoint_insert_sql(placeholders) -> str:
+    """The checkpoint INSERT with one placeholder per column (SQLite's `?`, libpq's `$n`)."""
+    return (
+        f"INSERT INTO {audit_checkpoint.name} ({','.join(_CHECKPOINT_COLUMNS)}) "  # noqa: S608  # nosec B608
+        f"VALUES ({','.join(placeholders)})"
+    )
+
+
+_CHECKPOINT_INSERT_SQL = _checkpoint_insert_sql("?" * len(_CHECKPOINT_COLUMNS))
 
 
 def _insert_checkpoint_dbapi(dbapi, state: AuditState, last: Receipt) -> None:
@@ -527,10 +534,7 @@ _PG_SETUP = (
     f"PREPARE {_PG_INSERT_STATEMENT}(jsonb) AS {_pg_insert_sql('$1')}"
 )
 _PG_BEGIN_LOCK_HEAD = f"BEGIN; {_PG_LOCK}; EXECUTE {_PG_HEAD_STATEMENT}".encode()
-_PG_CHECKPOINT_INSERT_SQL = (
-    f"INSERT INTO {audit_checkpoint.name} ({','.join(_CHECKPOINT_COLUMNS)}) "  # noqa: S608  # nosec B608
-    f"VALUES ({','.join(f'${i}' for i in range(1, len(_CHECKPOINT_COLUMNS) + 1))})"
-).encode()
+_PG_CHECKPOINT_INSERT_SQL = _checkpoint_insert_sql(f"${i}" for i in range(1, len(_CHECKPOINT_COLUMNS) + 1)).encode()
 _PG_EXECUTE_INSERT = f"EXECUTE {_PG_INSERT_STATEMENT}(".encode()
 _pg_ready: weakref.WeakSet = weakref.WeakSet()  # connections that ran the setup (0.)
 

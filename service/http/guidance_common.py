@@ -93,8 +93,7 @@ class Interpreter:
         summary again was a quarter of a 1000-item batch's CPU. Keyed by the input exactly as
         given (each value with its type: 1, 1.0 and True are different inputs), in order."""
         key = (
-            tuple(tuple((k, type(e[k]), e[k]) for k in ("gene", *INPUT_KINDS) if e.get(k) is not None)
-                  for e in genotypes),
+            tuple(tuple((k, type(v), v) for k, v in _given(e)) for e in genotypes),
             None if drugs is None else tuple(drugs),
         )
         event = self._events.get(key)
@@ -182,9 +181,14 @@ def action() -> str:
     return f"{request.method} {rule}"
 
 
+def _given(entry: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A gene entry's input keys and values, as given, in the order audit records keep them."""
+    return [(k, entry[k]) for k in ("gene", *INPUT_KINDS) if entry.get(k) is not None]
+
+
 def audit_input(entries: Iterable[dict[str, Any]] | None, drugs: list[str] | None = None) -> dict[str, Any]:
     """The normalized input: the gene entries as given (only their input keys) and the drugs asked."""
-    genotypes = [{k: e[k] for k in ("gene", *INPUT_KINDS) if e.get(k) is not None} for e in entries or ()]
+    genotypes = [dict(_given(e)) for e in entries or ()]
     return {"genotypes": genotypes, "drugs": list(drugs) if drugs is not None else None}
 
 

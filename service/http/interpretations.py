@@ -76,20 +76,22 @@ class _ItemLoader:
     def __init__(self):
         self._genotypes: dict[bytes, list[dict[str, Any]]] = {}
 
+    @staticmethod
+    def _key(raw: Any) -> bytes | None:
+        if not isinstance(raw, list):
+            return None
+        try:
+            key = orjson.dumps(raw)
+        except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits: no key
+            return None
+        # orjson writes NaN and Infinity (which the request's JSON may hold) as null, so an
+        # array with null in it is not told apart from one with NaN: no key.
+        return None if b"null" in key else key
+
     def load(self, item: Any) -> dict[str, Any]:
         if not isinstance(item, dict):
             _not_an_object()
-        key = None
-        raw = item.get("genotypes")
-        if isinstance(raw, list):
-            try:
-                key = orjson.dumps(raw)
-            except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits: no key
-                key = None
-            # orjson writes NaN and Infinity (which the request's JSON may hold) as null, so an
-            # array with null in it is not told apart from one with NaN: no key.
-            if key is not None and b"null" in key:
-                key = None
+        key = self._key(item.get("genotypes"))
         genotypes = self._genotypes.get(key) if key is not None else None
         if genotypes is not None:
             try:

@@ -69,7 +69,7 @@ def _wait_for_lines(path: Path, count: int, timeout: float = 5.0) -> list[dict]:
 def test_access_lines_are_json_without_the_query_and_survive_rotation(conf, tmp_path):
     target = tmp_path / "access.log"
     log = _logger(conf, accesslog=str(target))
-    fd = log._access_fd
+    fd = log._access_lines.fd
     _line(log, "before-rotation")
     rotated = tmp_path / "access.log.1"
     target.rename(rotated)
@@ -77,7 +77,7 @@ def test_access_lines_are_json_without_the_query_and_survive_rotation(conf, tmp_
     log.reopen_files()  # SIGUSR1
     _line(log, "after-rotation", path="/v1/lookup")
     log.flush_access_lines()
-    assert log._access_fd == fd  # the same descriptor number, now on the new file
+    assert log._access_lines.fd == fd  # the same descriptor number, now on the new file
     old, new = _read(rotated), _read(target)
     assert [e["request_id"] for e in old] == ["before-rotation", "still-old-file"]
     assert [e["request_id"] for e in new] == ["after-rotation"]
@@ -135,7 +135,7 @@ def test_syslog_or_an_operators_logging_config_takes_the_logging_path(conf, tmp_
 
 def test_stdout_target_writes_to_a_duplicate_of_stdout(conf, capfd):
     log = _logger(conf, accesslog="-")
-    assert log._access_fd not in (None, 1)
+    assert log._access_lines.fd not in (None, 1)
     _line(log, "to-stdout")
     log.flush_access_lines()
     out = capfd.readouterr().out
