@@ -35,11 +35,13 @@ test: $(STAMP)
 	$(BIN)/bandit -q -r service -ll
 	$(BIN)/python scripts/conformance_phenotypes.py
 	$(BIN)/python scripts/conformance_recommendations.py --adapter http
+	$(BIN)/python scripts/conformance_sweep.py
 	$(BIN)/pytest -q
 
 conformance: $(STAMP)
 	$(BIN)/python scripts/conformance_phenotypes.py
 	$(BIN)/python scripts/conformance_recommendations.py
+	$(BIN)/python scripts/conformance_sweep.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests scripts tools benchmarks migrations

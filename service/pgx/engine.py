@@ -890,8 +890,8 @@ class PhenotypeEngine:
         if score != text:
             warnings.append(f"activity score '{text}' written as {score}")
         if g.copy_listed and not ge and q > 16:
-            warnings.append(f"CPIC writes {g.symbol} scores above 4.0 only as '≥' bins; no recommendation "
-                            f"is keyed on {score}")
+            warnings.append(f"CPIC writes {g.symbol} scores above 4.0 only as '≥' bins; guidance for {score} "
+                            f"follows CPIC's highest bin at or below it")
         ph = g.phenotype_for_score(q)
         return self._result(g, given, GeneStatus.OK, phenotype=ph, score=score, lookup=score, warnings=warnings)
 

@@ -7,7 +7,10 @@ How a gene's lookup value is chosen (CPIC keys recommendations on it):
 - activity-score genes (CYP2D6, CYP2C9, DPYD): ``GeneResult.lookup_key`` (the score as CPIC
   writes it, "n/a", "xN combinations"), else ``activity_score``. A lab-called phenotype without a
   score is accepted only if every score CPIC maps to that phenotype gives the same guidance for
-  the drug and population; otherwise the answer is ``indeterminate`` and asks for the score;
+  the drug and population; otherwise the answer is ``indeterminate`` and asks for the score. A
+  score the table has no key for (a lab's exact 3.25 or 7.0, or ``≥4.25``) takes the row of
+  CPIC's highest ``≥`` bin at or below it inside the score's phenotype band, else the band's rows
+  under the phenotype rule (``_unkeyed_score``); the answer's message says which;
 - HLA-A / HLA-B: ``GeneResult.allele_status[risk allele]`` for the allele the guideline keys on
   ("*57:01 positive");
 - every other gene: ``lookup_key``, else the phenotype.
@@ -210,6 +213,8 @@ class GuidanceMatcher:
             return None, None, False
         value = r.lookup_key or (r.activity_score if gene in SCORE_PHENOTYPES else None)
         if value:
+            if gene in SCORE_PHENOTYPES and value not in table_values:
+                return self._unkeyed_score(d, gene, value, r.phenotype, notes)
             return [value], value, False
         phenotype = r.phenotype
         if not phenotype:
@@ -223,6 +228,33 @@ class GuidanceMatcher:
             scores = sorted(v for v in table_values if _score_in(v, *rng))
             return scores, phenotype, True
         return [phenotype], phenotype, False
+
+    @staticmethod
+    def _unkeyed_score(d: _Drug, gene: str, value: str, phenotype: str | None, notes: list[str]
+                       ) -> tuple[list[str], str, bool]:
+        """An activity score CPIC's table has no key for (a lab's exact 3.25, 4.5, 7.0, or '≥4.25'):
+        the row of CPIC's highest '≥' bin at or below it, when that bin lies in the score's own
+        phenotype band; else every score CPIC maps to that phenotype, used only when they all give
+        the same advice (as for a lab-called phenotype)."""
+        m = _SCORE.match(value)
+        if not m:
+            return [value], value, False
+        score = float(m[2])
+        band = next(((p, rng) for p, rng in SCORE_PHENOTYPES[gene].items() if rng[0] <= score <= rng[1]), None)
+        if band is None or (phenotype and band[0] != phenotype):
+            return [value], value, False  # not a score CPIC places in a phenotype: not in guideline
+        name, (low, high) = band
+        bins = [(float(b[2]), v) for v in d.values[gene] if (b := _SCORE.match(v)) and b[1]]
+        covering = [(t, v) for t, v in bins if t <= score and _score_in(v, low, high)]
+        if covering:
+            _, key = max(covering)
+            notes.append(f"{gene} activity score {value} is not one of CPIC's lookup keys; CPIC's bin {key} "
+                         f"(every score from {key[1:]} up, {name}) applies.")
+            return [key], key, False
+        scores = sorted(v for v in d.values[gene] if _score_in(v, low, high))
+        notes.append(f"{gene} activity score {value} is not one of CPIC's lookup keys; read by its phenotype "
+                     f"band ({name}, CPIC scores {', '.join(scores)}).")
+        return scores, value, True
 
     def _drug_guidance(self, d: _Drug, results: Mapping[str, GeneResult]) -> list[DrugGuidance]:
         notes: list[str] = []

@@ -69,6 +69,18 @@ def test_a_drug_whose_genes_were_not_all_given_says_missing_genes(client, auth):
     assert {d["direction"] for d in drugs["codeine"]} == {"alternative"}
 
 
+@pytest.mark.parametrize(("score", "key"), [("3.25", "≥3.25"), ("4.5", "≥4.0"), ("6.0", "≥6.0"), ("7.0", "≥6.0")])
+def test_a_lab_score_cpic_has_no_key_for_takes_cpics_bin(client, auth, score, key):
+    payload = {"genotypes": [{"gene": "CYP2D6", "activity_score": score}], "drugs": ["codeine", "tramadol"]}
+    resp = client.post(URL, json=payload, headers=auth("clinician"))
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["genes"][0]["phenotype"] == "Ultrarapid Metabolizer"
+    for d in body["drugs"]:
+        assert (d["status"], d["direction"], d["genes"]) == ("ok", "alternative", {"CYP2D6": key}), d
+        assert f"CPIC's bin {key}" in d["message"]
+
+
 def test_a_drug_without_a_guideline_is_not_in_guideline(client, auth):
     payload = {"genotypes": [{"gene": "CYP2D6", "diplotype": "*1/*1"}], "drugs": ["aspirin"]}
     resp = client.post(URL, json=payload, headers=auth("clinician"))

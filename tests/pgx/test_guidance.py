@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -193,9 +194,59 @@ class TestPhenotypeOnlyInput:
 
 
 def test_value_with_no_row_is_not_in_guideline(matcher):
-    g = one(matcher, "codeine", gene("CYP2D6", lookup_key="7.5"))
-    assert g.status is GuidanceStatus.NOT_IN_GUIDELINE
-    assert "7.5" in g.message
+    # 1.1 lies between CPIC's intermediate (up to 1.0) and normal (from 1.25) bands: no row, no guess
+    g = one(matcher, "codeine", gene("CYP2D6", lookup_key="1.1"))
+    assert g.status is GuidanceStatus.NOT_IN_GUIDELINE and g.direction is Direction.NONE
+    assert "1.1" in g.message
+
+
+class TestScoresCpicHasNoKeyFor:
+    """A lab's score that is not one of CPIC's keys takes the row of CPIC's highest '≥' bin at or
+    below it (within the score's phenotype band), else the band's rows when they all agree."""
+
+    @pytest.mark.parametrize(("score", "key"), [
+        ("3.25", "≥3.25"), ("3.5", "≥3.5"), ("3.75", "≥3.75"), ("4.25", "≥4.0"), ("4.75", "≥4.0"),
+        ("5.0", "≥5.0"), ("5.75", "≥5.0"), ("6.0", "≥6.0"), ("7.5", "≥6.0"), ("≥4.25", "≥4.0"), ("≥7.0", "≥6.0"),
+    ])
+    def test_exact_and_binned_scores_take_cpics_bin(self, matcher, score, key):
+        r = gene("CYP2D6", phenotype="Ultrarapid Metabolizer", activity_score=score, lookup_key=score)
+        for drug in ("codeine", "tramadol", "hydrocodone", "tamoxifen", "ondansetron", "atomoxetine"):
+            binned = run(matcher, drug, gene("CYP2D6", lookup_key=key))
+            for g, want in zip(run(matcher, drug, r), binned, strict=True):
+                assert g.status is not GuidanceStatus.NOT_IN_GUIDELINE, (drug, g)
+                assert (g.status, g.direction, g.recommendation_id, g.population) == (
+                    want.status, want.direction, want.recommendation_id, want.population)
+                assert g.genes == {"CYP2D6": key}
+                assert f"activity score {score} is not one of CPIC's lookup keys; CPIC's bin {key}" in g.message
+        g = one(matcher, "codeine", r)
+        assert (g.status, g.direction, g.classification) == (GuidanceStatus.OK, Direction.ALTERNATIVE, "Strong")
+
+    def test_cpics_own_keys_are_used_as_they_are(self, matcher):
+        g = one(matcher, "codeine", gene("CYP2D6", lookup_key="4.0"))
+        assert g.genes == {"CYP2D6": "4.0"} and g.message is None
+
+    def test_a_bin_outside_the_scores_phenotype_band_is_not_used(self):
+        """A hypothetical table whose only '≥' bin is below the score's band: the bin is not used; the
+        band's own rows answer when they agree, and the answer says it was read by the band."""
+        guidelines = load_guidelines(GUIDELINES)
+        doc = copy.deepcopy(next(d for d in guidelines.values() if d["drugs"] == ["codeine"]))
+        doc["recommendations"] = [r for r in doc["recommendations"] if not r["lookup"]["CYP2D6"].startswith("≥")]
+        m = GuidanceMatcher.from_guidelines({"codeine": doc})
+        g = one(m, "codeine", gene("CYP2D6", lookup_key="3.25", phenotype="Ultrarapid Metabolizer"))
+        assert (g.status, g.direction) == (GuidanceStatus.OK, Direction.ALTERNATIVE)
+        assert g.genes == {"CYP2D6": "3.25"}
+        assert "read by its phenotype band (Ultrarapid Metabolizer, CPIC scores 2.5, 2.75, 3.0, 4.0)" in g.message
+        # the band's rows disagree: asked for more, never guessed
+        for r in doc["recommendations"]:
+            if r["lookup"]["CYP2D6"] == "2.5":
+                r["direction"], r["recommendation"] = "caution", "different advice"
+        m = GuidanceMatcher.from_guidelines({"codeine": doc})
+        g = one(m, "codeine", gene("CYP2D6", lookup_key="3.25", phenotype="Ultrarapid Metabolizer"))
+        assert (g.status, g.direction) == (GuidanceStatus.INDETERMINATE, Direction.NONE)
+
+    def test_a_score_whose_phenotype_disagrees_with_cpics_band_is_not_matched(self, matcher):
+        g = one(matcher, "codeine", gene("CYP2D6", lookup_key="3.25", phenotype="Normal Metabolizer"))
+        assert g.status is GuidanceStatus.NOT_IN_GUIDELINE
 
 
 def test_indeterminate_without_row(matcher):

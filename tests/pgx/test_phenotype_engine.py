@@ -228,6 +228,13 @@ def test_activity_score_input(engine, gene, text, status, score, phenotype):
         assert r.lookup_key == score
 
 
+def test_a_cyp2d6_score_above_cpics_exact_keys_says_the_bin_decides(engine):
+    r = engine.interpret(GenotypeEntry("CYP2D6", activity_score="4.5"))
+    assert (r.status.value, r.phenotype, r.lookup_key) == ("ok", "Ultrarapid Metabolizer", "4.5")
+    assert r.warnings == ("CPIC writes CYP2D6 scores above 4.0 only as '≥' bins; guidance for 4.5 follows "
+                          "CPIC's highest bin at or below it",)
+
+
 GARBAGE = [
     (GenotypeEntry("CYP2D6", diplotype="*1/*999"), "unknown_allele", "*999"),
     (GenotypeEntry("CYP2C19", diplotype="*1/*2/*3"), "invalid", "two alleles"),
