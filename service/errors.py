@@ -60,7 +60,10 @@ def register_error_handlers(app: Flask) -> None:
         errors = _validation_errors(exc)
         detail = exc.description if status != 500 else None
         if errors and status == 422:
-            detail = "The request did not validate; see `errors`."
+            data = getattr(exc, "data", None)
+            # The parser may name the part at fault (service/http/parsing.py); else the generic line.
+            given = data.get("detail") if isinstance(data, dict) else None
+            detail = given if isinstance(given, str) else "The request did not validate; see `errors`."
         if 400 <= status < 500:
             # A refused request to a genotype endpoint is audited before the refusal leaves.
             from service.audit import is_genotype_endpoint, record_refusal

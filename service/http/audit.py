@@ -12,7 +12,6 @@ from datetime import UTC
 
 from flask import Flask, Response, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from service.app import get_db
@@ -23,8 +22,9 @@ from service.audit.writer import to_utc_iso
 from service.auth import require_roles
 from service.errors import PROBLEM_MIME, ServiceUnavailable
 from service.extensions import get_api
+from service.http.parsing import StrictBlueprint
 
-blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="The audit trail (auditor role)")
+blp = StrictBlueprint("audit", __name__, url_prefix="/v1/audit", description="The audit trail (auditor role)")
 
 ACTION = "GET /v1/audit/events"
 log = logging.getLogger(__name__)
@@ -33,11 +33,11 @@ log = logging.getLogger(__name__)
 class AuditEventsQuerySchema(Schema):
     since = fields.AwareDateTime(
         default_timezone=UTC,
-        metadata={"description": "ISO 8601; records from the first one recorded at or after this time (UTC if no offset)."},
+        metadata={"literal_plus": True, "description": "ISO 8601; records from the first one recorded at or after this time (UTC if no offset)."},
     )
     until = fields.AwareDateTime(
         default_timezone=UTC,
-        metadata={"description": "ISO 8601; records up to the last one recorded at or before this time."},
+        metadata={"literal_plus": True, "description": "ISO 8601; records up to the last one recorded at or before this time."},
     )
     actor = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "API client name."})
     patient_ref = fields.String(

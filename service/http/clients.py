@@ -6,7 +6,6 @@ import logging
 
 from flask import Flask, abort, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from service.auth import require_roles
@@ -22,9 +21,10 @@ from service.auth.clients import (
     rotate_client,
 )
 from service.extensions import get_api
+from service.http.parsing import StrictBlueprint
 
 log = logging.getLogger(__name__)
-blp = Blueprint("clients", __name__, url_prefix="/v1/clients", description="API clients (admin)")
+blp = StrictBlueprint("clients", __name__, url_prefix="/v1/clients", description="API clients (admin)")
 
 _NAME = validate.Regexp(NAME_PATTERN, error="1-64 characters: letters, digits, '.', '_' or '-'.")
 

@@ -22,9 +22,8 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import orjson
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge, UnprocessableEntity
 
@@ -32,6 +31,7 @@ from service.auth import require_roles
 from service.errors import PROBLEM_MIME, problem_body
 from service.extensions import get_api
 from service.http import guidance_common as common
+from service.http.parsing import StrictBlueprint, json_body
 from service.http.schemas import (
     BatchRequestSchema,
     BatchResponseSchema,
@@ -42,7 +42,7 @@ from service.http.schemas import (
 )
 from service.releases import current_knowledge
 
-blp = Blueprint("interpretations", __name__, url_prefix="/v1", description="Genotype interpretations")
+blp = StrictBlueprint("interpretations", __name__, url_prefix="/v1", description="Genotype interpretations")
 
 log = logging.getLogger(__name__)
 _ITEM_SCHEMA = InterpretationRequestSchema()
@@ -186,7 +186,7 @@ class Batch(MethodView):
         Each item is an interpretation body and is answered in its place by
         `{"status": 200, "result": interpretation}` or `{"status": 422, "error": problem}`;
         the batch itself answers 200 whenever its envelope is valid."""
-        raw = request.get_json(silent=True)
+        raw = json_body()  # strict: 415 for a non-JSON body, 4xx for duplicate keys, deep nesting
         if not isinstance(raw, dict) or set(raw) != {"items"} or not isinstance(raw["items"], list):
             _refuse(422, 'The body must be {"items": [interpretation body, ...]}.',
                     {"items": ["An array of interpretation bodies is required."]})

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from flask import Flask, abort
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from service.app import get_db
 from service.auth import ROLES, require_roles
 from service.errors import PROBLEM_MIME
 from service.extensions import get_api
+from service.http.parsing import StrictBlueprint
 from service.http.schemas import DIRECTIONS, ProblemSchema, SourceSchema
 from service.releases import current_knowledge
 
-blp = Blueprint("knowledge", __name__, url_prefix="/v1", description="Genes, drugs and knowledge releases")
+blp = StrictBlueprint("knowledge", __name__, url_prefix="/v1", description="Genes, drugs and knowledge releases")
 
 ANY_ROLE = tuple(ROLES)
 _PROBLEMS = dict(schema=ProblemSchema, content_type=PROBLEM_MIME)

@@ -96,7 +96,8 @@ class BatchRequestSchema(Schema):
 
 class LookupQuerySchema(Schema):
     gene = fields.String(required=True, validate=_NAME, metadata={"example": "CYP2D6"})
-    diplotype = fields.String(validate=_TEXT, metadata={"example": "*1/*1x2"})
+    # literal_plus: a `+` in it is meant (`*36+*10`), so an unencoded one is refused (write %2B).
+    diplotype = fields.String(validate=_TEXT, metadata={"example": "*1/*1x2", "literal_plus": True})
     phenotype = fields.String(validate=_TEXT)
     activity_score = ScoreField(validate=[validate.Length(min=1, max=20), printable])
     drug = fields.String(validate=_NAME, metadata={"example": "codeine"})
