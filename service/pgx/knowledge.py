@@ -7,6 +7,7 @@ tables that produced it and can be reproduced from the stored release.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from service.pgx.medications import Conversion, Medication, MedicationTable, Phenoconverter
 from service.pgx.results import DrugGuidance, GeneResult, GenotypeEntry
 
 
@@ -29,15 +31,19 @@ def load_release_directory(path: str | Path) -> dict[str, Any]:
     """Read and validate a reference_tables directory into a release payload (JSON-able)."""
     from service.pgx.genes import load_gene_tables
     from service.pgx.guidelines import load_guidelines
+    from service.pgx.medications import load_medication_table
 
     root = Path(path)
     manifest_file = root / "release.yaml"
     manifest = yaml.safe_load(manifest_file.read_text()) if manifest_file.exists() else {}
-    return {
+    payload = {
         "manifest": manifest or {},
         "genes": load_gene_tables(root / "genes"),
         "guidelines": load_guidelines(root / "guidelines"),
     }
+    if (root / "medications.yaml").exists():
+        payload["medications"] = load_medication_table(root / "medications.yaml")
+    return payload
 
 
 def release_label(payload: dict[str, Any]) -> str:
@@ -59,6 +65,10 @@ class KnowledgeBase:
         self.release = release or release_label(payload)
         self.engine = PhenotypeEngine.from_gene_tables(payload["genes"])
         self.matcher = GuidanceMatcher.from_guidelines(payload["guidelines"])
+        # Releases stored before the medication table existed have none: no phenoconversion.
+        meds = payload.get("medications")
+        self.medications = MedicationTable(meds, self.drug_names) if meds else None
+        self.phenoconverter = Phenoconverter(self.engine, self.medications) if meds else None
 
     @classmethod
     def from_directory(cls, path: str | Path) -> KnowledgeBase:
@@ -67,11 +77,47 @@ class KnowledgeBase:
     def interpret(self, entry: GenotypeEntry) -> GeneResult:
         return self.engine.interpret(entry)
 
-    def guidance(self, drugs: list[str] | None, results: list[GeneResult]) -> list[DrugGuidance]:
+    def guidance(self, drugs: list[str] | None, results: list[GeneResult],
+                 conversions: list[Conversion] | tuple[Conversion, ...] = ()) -> list[DrugGuidance]:
+        """Guidance per drug; with conversions, the drugs a conversion rule names use the converted
+        result and every other drug of that gene the genotype's, each saying which it used."""
         by_gene = {r.gene: r for r in results}
         if drugs is None:
             drugs = self.matcher.drugs_for_genes(list(by_gene))
-        return self.matcher.guidance(drugs, by_gene)
+        applied = [c for c in conversions if c.converted]
+        if not applied:
+            return self.matcher.guidance(drugs, by_gene)
+        converted = {**by_gene, **{c.gene: c.result for c in applied}}
+        out: list[DrugGuidance] = []
+        for drug in drugs:
+            try:
+                genes = set(self.matcher.genes_for(drug))
+            except KeyError:
+                genes = set()
+            touched = [c for c in applied if c.gene in genes]
+            follows = [c for c in touched if drug in c.rule_drugs]
+            rows = self.matcher.guidance([drug], converted if follows else by_gene)
+            note = None
+            if follows:
+                note = "; ".join(f"follows the {c.gene} phenotype adjusted for {', '.join(c.inhibitors)} "
+                                 f"({c.rule})" for c in follows)
+            elif touched:
+                note = "; ".join(f"follows the {c.gene} genotype: CPIC gives no rule to adjust it for "
+                                 f"{', '.join(c.inhibitors)} for this drug, so expect lower {c.gene} activity"
+                                 for c in touched)
+            out.extend(dataclasses.replace(g, phenoconversion=note) if note else g for g in rows)
+        return out
+
+    def read_medications(self, names: list[str]) -> list[Medication]:
+        if self.medications is None:
+            return []
+        return [self.medications.read(n) for n in names]
+
+    def phenoconvert(self, results: list[GeneResult], meds: list[Medication]) -> tuple[list[Conversion], list[str]]:
+        if self.phenoconverter is None:
+            return [], (["this knowledge release has no medication table: interactions were not checked"]
+                        if meds else [])
+        return self.phenoconverter.convert(results, meds)
 
     @property
     def gene_names(self) -> list[str]:

@@ -140,6 +140,7 @@ class DrugGuidance:
     guideline_id: str | None = None
     recommendation_id: str | None = None
     message: str | None = None
+    phenoconversion: str | None = None  # which result a concomitant inhibitor left this guidance on
 
 
 # The builder must mirror GeneResult's fields exactly, in order (checked once, at import).
