@@ -9,9 +9,14 @@ classification) are carried over; the dose direction, dose factor, named alterna
 one-line recommendation are derived by the rules below and then reviewed by hand. CPIC's own
 sentences are never copied: the wording is assembled from our templates; the guideline is cited.
 
-Rows the rules cannot settle, or where they would be clinically wrong, are fixed in OVERRIDES
-(keyed by guideline slug and a prefix of CPIC's text); each becomes a ``# judged:`` comment in the
-YAML so a reviewer sees where a human decided.
+The direction comes only from service/pgx/direction_rules.py (the one rule, checked against every
+row by tests/pgx/test_direction_rules.py). Wording and dose factors the templates cannot settle are
+fixed in OVERRIDES (keyed by guideline slug and a prefix of CPIC's text); each becomes a
+``# judged:`` comment in the YAML so a reviewer sees where a human decided.
+
+The committed tables have since been reviewed row by row against CPIC's text (issue 13: every
+clinical specific kept, checked by scripts/conformance_wording.py). Re-running this tool would
+overwrite that review: edit the YAML instead; the tool documents how the tables began.
 
     .venv/bin/python tools/build_guideline_tables.py [--shared DIR] [--out DIR]
 """
@@ -23,10 +28,15 @@ import csv
 import json
 import os
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from service.pgx.direction_rules import cpic_direction  # noqa: E402 (the one direction rule)
 
 # Classification normalization: CPIC spells "No recommendation"; the annotation uses "N/A" for a
 # few fluvastatin/rosuvastatin/phenytoin rows whose text is "n/a"/"No recommendation", and leaves
@@ -43,106 +53,79 @@ EXTRA_ALTERNATIVES = ["prasugrel", "ticagrelor", "granisetron", "isavuconazole",
 # (slug, text prefix) -> fields to force, plus the note that becomes a YAML comment.
 OVERRIDES: list[tuple[str, str, dict]] = [
     ("tamoxifen_cyp2d6", "Avoid moderate and strong CYP2D6 inhibitors",
-     {"direction": "standard",
-      "note": "'Avoid' here is about co-medication (CYP2D6 inhibitors); tamoxifen itself is dosed as usual",
+     {"note": "'Avoid' here is about co-medication (CYP2D6 inhibitors); tamoxifen itself is dosed as usual",
       "recommendation": "Use the usual tamoxifen dose (20 mg/day); avoid moderate or strong CYP2D6 "
                         "inhibitors as co-medication."}),
     ("tamoxifen_cyp2d6", "Consider hormonal therapy such as an aromatase inhibitor",
-     {"direction": "alternative", "alternatives": ["aromatase inhibitor"],
+     {"alternatives": ["aromatase inhibitor"],
       "note": "primary advice is another hormonal therapy; a higher tamoxifen dose is only the fallback",
       "recommendation": "Prefer an aromatase inhibitor (with ovarian suppression if premenopausal); if that "
                         "is contraindicated, consider tamoxifen 40 mg/day."}),
     ("tamoxifen_cyp2d6", "Recommend alternative hormonal therapy",
-     {"direction": "alternative", "alternatives": ["aromatase inhibitor"],
+     {"alternatives": ["aromatase inhibitor"],
       "recommendation": "Prefer an aromatase inhibitor (with ovarian suppression if premenopausal): little "
                         "active metabolite is formed from tamoxifen."}),
     ("atomoxetine_cyp2d6", "Initiate with a dose of 40 mg/day and increase to 80 mg/day",
-     {"direction": "standard", "note": "usual adult titration (40 -> 80 mg/day after 3 days)",
+     {"note": "usual adult titration (40 -> 80 mg/day after 3 days)",
       "recommendation": "Usual adult titration (40 mg/day, 80 mg/day after 3 days); if no response after "
                         "2 weeks, measure a peak level and raise the dose proportionally."}),
     ("atomoxetine_cyp2d6", "",
      {"match_regex": r"^Initiate with a dose of 0\.5 mg/kg(/day)? and increase to 1\.2",
-      "direction": "standard", "note": "usual paediatric titration (0.5 -> 1.2 mg/kg/day after 3 days)",
+      "note": "usual paediatric titration (0.5 -> 1.2 mg/kg/day after 3 days)",
       "recommendation": "Usual paediatric titration (0.5 mg/kg/day, 1.2 mg/kg/day after 3 days); if no "
                         "response after 2 weeks, measure a peak level and raise the dose proportionally."}),
     ("atomoxetine_cyp2d6", "Initiate with a dose of 40 mg/day and if no clinical response",
-     {"direction": "decrease", "note": "slower titration than usual: stay at 40 mg/day for 2 weeks",
+     {"note": "slower titration than usual: stay at 40 mg/day for 2 weeks",
       "recommendation": "Titrate more slowly than usual: start 40 mg/day and go to 80 mg/day only after 2 weeks "
                         "without response; guide further changes by plasma level."}),
     ("atomoxetine_cyp2d6", "Initiate with a dose of 0.5 mg/kg/day and if no clinical response",
-     {"direction": "decrease", "note": "slower titration than usual: stay at 0.5 mg/kg/day for 2 weeks",
+     {"note": "slower titration than usual: stay at 0.5 mg/kg/day for 2 weeks",
       "recommendation": "Titrate more slowly than usual: stay at 0.5 mg/kg/day for 2 weeks and guide any "
                         "increase by plasma level; reduce if side effects occur."}),
     ("mercaptopurine_nudt15_tpmt", "For malignancy, initiate dose at 10 mg/m2/day",
-     {"direction": "decrease", "dose_factor": None,
+     {"dose_factor": None,
       "note": "malignancy (the main use) gets a drastic reduction; non-malignant use: non-thiopurine alternative",
       "recommendation": "Malignancy: start at 10 mg/m2/day and adjust to myelosuppression (4-6 weeks per "
                         "step). Non-malignant disease: use a non-thiopurine immunosuppressant."}),
     ("mercaptopurine_nudt15_tpmt", "For malignancy, start with drastically reduced doses",
-     {"direction": "decrease", "dose_factor": "0.1",
+     {"dose_factor": "0.1",
       "note": "malignancy (the main use) gets a 10-fold reduction given 3 days/week; non-malignant: alternative",
       "recommendation": "Malignancy: start at one tenth of the usual daily dose, given 3 days a week, and "
                         "adjust to myelosuppression. Non-malignant disease: use a non-thiopurine drug."}),
     ("azathioprine_nudt15_tpmt", "",
      {"match_regex": r"^for non-malignant conditions, consider alternative",
-      "direction": "alternative", "dose_factor": "0.1",
+      "dose_factor": "0.1",
       "note": "non-malignant use (the main use) -> alternative; dose_factor 0.1 applies to malignancy only",
       "recommendation": "Non-malignant disease: use a non-thiopurine immunosuppressant. Malignancy: start at "
                         "one tenth of the usual daily dose (3 times a week if so advised) and adjust."}),
     ("desflurane_enflurane_halothane_isoflurane_methoxyflurane_sevoflurane_succinylcholine_cacna1s_ryr1", "",
-     {"match_regex": r"(?i)relatively contraindicated", "direction": "alternative",
-      "note": "'relatively contraindicated ... should not be used except in extreme circumstances'",
+     {"match_regex": r"(?i)relatively contraindicated", "note": "'relatively contraindicated ... should not be used except in extreme circumstances'",
       "alternatives": [],
       "recommendation": "Do not use halogenated volatile anaesthetics or succinylcholine except in extreme "
                         "circumstances; choose non-triggering anaesthesia."}),
     ("desflurane_enflurane_halothane_isoflurane_methoxyflurane_sevoflurane_succinylcholine_cacna1s_ryr1", "",
-     {"match_regex": r"(?i)clinical findings, family history", "direction": "caution",
-      "note": "uncertain susceptibility: no genotype-based dose advice; clinical assessment decides",
+     {"match_regex": r"(?i)clinical findings, family history", "note": "uncertain susceptibility: no genotype-based dose advice; clinical assessment decides",
       "recommendation": "The genotype does not settle susceptibility: let clinical findings, family history "
                         "and further testing decide on triggering agents."}),
     ("carbamazepine_hla_a_hla_b", "If patient is carbamazepine-naïve and alternative agents are not",
-     {"direction": "caution",
-      "note": "only when no alternative exists: use with closer clinical monitoring",
+     {"note": "only when no alternative exists: use with closer clinical monitoring",
       "recommendation": "If no alternative is available, carbamazepine may be used with more frequent "
                         "clinical monitoring; stop at the first sign of a skin reaction."}),
     ("sertraline_cyp2b6_cyp2c19", "Initiate therapy with recommended starting dose. Consider a slower",
-     {"direction": "decrease", "note": "usual start, but slower titration and a lower maintenance dose",
+     {"note": "usual start, but slower titration and a lower maintenance dose",
       "recommendation": "Use the usual starting dose, then titrate more slowly to a lower maintenance dose "
                         "than usual."}),
     ("citalopram_escitalopram_cyp2c19", "Initiate therapy with recommended starting dose. Consider a slower",
-     {"direction": "decrease", "note": "usual start, but slower titration and a lower maintenance dose",
+     {"note": "usual start, but slower titration and a lower maintenance dose",
       "recommendation": "Use the usual starting dose, then titrate more slowly to a lower maintenance dose "
                         "than usual."}),
     ("atazanavir_ugt1a1", "Consider an alternative agent particularly where jaundice",
-     {"direction": "alternative",
-      "recommendation": "Consider another antiretroviral, especially if jaundice would matter to the patient: "
+     {"recommendation": "Consider another antiretroviral, especially if jaundice would matter to the patient: "
                         "stopping atazanavir for jaundice is likely."}),
     ("atazanavir_ugt1a1", "There is no need to avoid prescribing of atazanavir",
-     {"direction": "standard",
-      "recommendation": "Atazanavir can be used as usual; jaundice leading to discontinuation is unlikely "
+     {"recommendation": "Atazanavir can be used as usual; jaundice leading to discontinuation is unlikely "
                         "with this genotype."}),
 ]
-
-NONE_PREFIXES = ("no recommendation", "no action recommended", "insufficient evidence", "xn is not", "n/a")
-
-ALTERNATIVE_RE = re.compile(
-    r"^(avoid\b(?! moderate and strong)|.{0,40} is not recommended|.{0,40} is contraindicated|"
-    r"if (the )?patient is \S+-na[iï]ve(,| and alternative agents are available,) do not use|"
-    r"consider (a clinically appropriate )?(an )?alternative|consider a clinically appropriate \w+ not|select (an )?alternative|choose an alternative|"
-    r"prescribe an alternative|recommend alternative|for non-malignant conditions, consider alternative)",
-    re.I)
-DECREASE_RE = re.compile(
-    r"(reduc|lower starting dose|lowest recommended starting dose|% of the lowest|decreased dose|"
-    r"prescribe ?[≤<] ?\d|initiate \d+% of starting|% less than typical|% of normal dose|"
-    r"slower titration)", re.I)
-INCREASE_RE = re.compile(r"^(increase starting (daily )?dose)", re.I)
-STANDARD_RE = re.compile(
-    r"(standard|recommended starting dose|label[- ]recommended|desired starting dose|no need to avoid|"
-    r"no reason to avoid|normal starting dose|no adjustments needed|according to the product label|"
-    r"no indication to change)", re.I)
-CAUTION_RE = re.compile(r"(caution|monitor|enzyme activity must be measured|could not be assigned|"
-                        r"should guide|cautiously consider)", re.I)
-
 
 def slug_for(file_name: str) -> str:
     stem = file_name.removeprefix("CPIC_").removesuffix(".json")
@@ -202,23 +185,7 @@ def alternatives_in(text: str, drug_vocab: list[str], own: set[str]) -> list[str
 
 
 def classify(text: str, classification: str) -> str:
-    t = strip_based_on(main_text(text))
-    if classification == "No Recommendation" or t.lower().startswith(NONE_PREFIXES):
-        return "none"
-    if ALTERNATIVE_RE.search(t):
-        return "alternative"
-    if INCREASE_RE.search(t):
-        return "increase"
-    first = re.split(r"(?<=\.)\s+", t)[0]
-    if DECREASE_RE.search(first) or re.search(r"(?i)% less than typical maintenance", t):
-        return "decrease"
-    if STANDARD_RE.search(first):
-        if re.search(r"(?i)caution|close monitoring|aware of possible increased risk", t):
-            return "caution"
-        return "standard"
-    if CAUTION_RE.search(t):
-        return "caution"
-    return "UNDECIDED"
+    return cpic_direction(text, classification) or "UNDECIDED"
 
 
 def fraction_words(factor: str) -> str:
@@ -379,9 +346,12 @@ def build(shared: Path, out: Path) -> dict[str, int]:
             "# Generated by tools/build_guideline_tables.py from the structured fields, then reviewed.",
             "# `recommendation` is our own wording; read the guideline for the full text.",
             "# classification: CPIC's term; 'No recommendation', 'N/A' and blank (xN rows) -> No Recommendation.",
-            "# direction: standard | decrease | increase | alternative | caution | none (see CONTRACT.md).",
-            "# dose_factor: multiple of the usual dose (starting dose unless the wording says maintenance;",
-            "# for `alternative` rows: only if the drug must be used anyway). `# judged:` = decided by hand.",
+            "# direction: standard | decrease | increase | alternative | caution | none (CONTRACT.md); derived",
+            "# from CPIC's wording by one rule, service/pgx/direction_rules.py (see reference_tables/README.md).",
+            "# dose_factor: fraction of the usual dose given at each administration (starting dose unless the",
+            "# wording says maintenance; for `alternative` rows: only if the drug must be used anyway).",
+            "# frequency: how often, only where CPIC changes the dosing interval (\"3 times a week\");",
+            "# absent = null = the usual interval. `# judged:` = decided by hand.",
             f"id: {yq(gid)}",
             f"name: {yq(meta['guideline_name'].removeprefix('Annotation of '))}",
             f"url: {yq(url or meta['url'])}",
@@ -411,7 +381,6 @@ def build(shared: Path, out: Path) -> dict[str, int]:
                 hit = re.search(fields["match_regex"], mt, re.I) if "match_regex" in fields else \
                     mt.lower().startswith(prefix.lower())
                 if hit:
-                    direction = fields.get("direction", direction)
                     factor = fields.get("dose_factor", factor)
                     alts = fields.get("alternatives", alts)
                     rec_wording = fields.get("recommendation")

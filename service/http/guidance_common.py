@@ -159,6 +159,7 @@ def guidance_dict(d: DrugGuidance) -> dict[str, Any]:
         "recommendation": d.recommendation,
         "source": source,
         "dose_factor": d.dose_factor,
+        "frequency": d.frequency,
         "alternatives": list(d.alternatives),
         "guideline_id": d.guideline_id,
         "recommendation_id": d.recommendation_id,

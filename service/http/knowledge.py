@@ -12,7 +12,7 @@ from service.auth import ROLES, require_roles
 from service.errors import PROBLEM_MIME
 from service.extensions import get_api
 from service.http.parsing import StrictBlueprint
-from service.http.schemas import DIRECTIONS, ProblemSchema, SourceSchema
+from service.http.schemas import DIRECTIONS, DOSE_FACTOR_DOC, FREQUENCY_DOC, ProblemSchema, SourceSchema
 from service.releases import current_knowledge
 
 blp = StrictBlueprint("knowledge", __name__, url_prefix="/v1", description="Genes, drugs and knowledge releases")
@@ -80,7 +80,8 @@ class GuidanceRowSchema(Schema):
     population = fields.String(required=True)
     classification = fields.String(required=True, allow_none=True)
     direction = fields.String(required=True, metadata={"enum": list(DIRECTIONS)})
-    dose_factor = fields.String(allow_none=True)
+    dose_factor = fields.String(allow_none=True, metadata={"description": DOSE_FACTOR_DOC})
+    frequency = fields.String(allow_none=True, metadata={"description": FREQUENCY_DOC})
     alternatives = fields.List(fields.String())
     recommendation = fields.String(allow_none=True)
     recommendation_id = fields.String(allow_none=True)

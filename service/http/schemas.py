@@ -18,6 +18,10 @@ CATEGORIES = ("fast", "normal", "slow")
 GUIDANCE_STATUSES = ("ok", "no_recommendation", "missing_genes", "indeterminate", "not_in_guideline")
 DIRECTIONS = ("standard", "decrease", "increase", "alternative", "caution", "none")
 INPUT_KINDS = ("diplotype", "phenotype", "activity_score")
+DOSE_FACTOR_DOC = ("Fraction of the usual dose given at each administration (\"0.5\", a range \"0.5-0.8\"); "
+                   "null where the guideline states none. How often is in `frequency`.")
+FREQUENCY_DOC = ("How often to give the drug where the guideline changes the usual interval "
+                 "(\"3 times a week\"); null = the usual interval.")
 
 # No control characters (NUL, newlines, escapes): never part of a genotype, a drug or a reference,
 # and NUL cannot even be stored in PostgreSQL text. A Regexp, so the OpenAPI document shows it.
@@ -173,7 +177,8 @@ class DrugGuidanceSchema(Schema):
     population = fields.String(required=True, allow_none=True)
     recommendation = fields.String(required=True, allow_none=True)
     source = fields.Nested(SourceSchema, required=True, allow_none=True)
-    dose_factor = fields.String(allow_none=True, metadata={"description": "Multiple of the usual starting dose."})
+    dose_factor = fields.String(allow_none=True, metadata={"description": DOSE_FACTOR_DOC})
+    frequency = fields.String(allow_none=True, metadata={"description": FREQUENCY_DOC})
     alternatives = fields.List(fields.String())
     guideline_id = fields.String(allow_none=True)
     recommendation_id = fields.String(allow_none=True)

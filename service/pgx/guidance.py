@@ -70,12 +70,14 @@ class _Rec:
     classification: str
     direction: Direction
     dose_factor: str | None
+    frequency: str | None
     alternatives: tuple[str, ...]
     recommendation: str
 
     @property
     def same_advice(self) -> tuple:
-        return (self.classification, self.direction, self.dose_factor, self.alternatives, self.recommendation)
+        return (self.classification, self.direction, self.dose_factor, self.frequency, self.alternatives,
+                self.recommendation)
 
 
 @dataclass(slots=True)
@@ -120,7 +122,8 @@ class GuidanceMatcher:
                         continue
                     key = tuple(r["lookup"][g] for g in genes)
                     rec = _Rec(r["id"], r["population"], r["classification"], Direction(r["direction"]),
-                               r["dose_factor"], tuple(r["alternatives"]), r["recommendation"])
+                               r["dose_factor"], r.get("frequency"), tuple(r["alternatives"]),
+                               r["recommendation"])
                     index[(r["population"], key)] = rec
                     for g, v in zip(genes, key, strict=True):
                         values[g].add(v)
@@ -128,7 +131,8 @@ class GuidanceMatcher:
                         pops.append(r["population"])
                     table.append({"lookup": dict(r["lookup"]), "population": r["population"],
                                   "classification": r["classification"], "direction": r["direction"],
-                                  "dose_factor": r["dose_factor"], "alternatives": list(r["alternatives"]),
+                                  "dose_factor": r["dose_factor"], "frequency": r.get("frequency"),
+                                  "alternatives": list(r["alternatives"]),
                                   "recommendation": r["recommendation"], "recommendation_id": r["id"]})
                 # A population holding only rows keyed on an unresolvable value (CYP2D6 "xN
                 # combinations" rows have no population in CPIC's data) is not reported on its own.
@@ -315,7 +319,8 @@ class GuidanceMatcher:
                 status = GuidanceStatus.OK
             answers.append(DrugGuidance(
                 status=status, direction=rec.direction, classification=rec.classification,
-                recommendation=rec.recommendation, dose_factor=rec.dose_factor, alternatives=rec.alternatives,
+                recommendation=rec.recommendation, dose_factor=rec.dose_factor, frequency=rec.frequency,
+                alternatives=rec.alternatives,
                 recommendation_id=rec.id, message=self._join(notes + extra), **base))
         if answers:
             return answers

@@ -19,8 +19,13 @@ from service.pgx.genes import TableError  # one error type for every reference t
 
 DIRECTIONS = ("standard", "decrease", "increase", "alternative", "caution", "none")
 CLASSIFICATIONS = ("Strong", "Moderate", "Optional", "No Recommendation")
-# "0.5", "0.25-0.5", "1.5-2": a multiple of the usual dose, or a range of multiples.
+# dose_factor: the fraction of the usual dose given at EACH administration ("0.5", "0.25-0.5",
+# "1.5-2": a multiple or a range of multiples). It says nothing about how often: where CPIC also
+# changes the dosing interval, `frequency` says how often (TPMT poor metabolizer + thioguanine:
+# dose_factor 0.1 and frequency "3 times a week" = a tenth of the daily dose, 3 days a week).
 DOSE_FACTOR = r"^\d+(\.\d+)?(-\d+(\.\d+)?)?$"
+# frequency, in one spelling: "once a day", "twice a week", "3 times a week", "every 48 hours".
+FREQUENCY = r"^((once|twice|[3-9] times) a (day|week)|every \d+ (hours|days|weeks))$"
 
 _text = fields.Str(required=True, validate=validate.Length(min=1))
 
@@ -38,6 +43,8 @@ class RecommendationSchema(Schema):
     classification = fields.Str(required=True, validate=validate.OneOf(CLASSIFICATIONS))
     direction = fields.Str(required=True, validate=validate.OneOf(DIRECTIONS))
     dose_factor = fields.Str(required=True, allow_none=True, validate=validate.Regexp(DOSE_FACTOR))
+    # optional in the YAML (absent = null: the usual dosing interval)
+    frequency = fields.Str(load_default=None, allow_none=True, validate=validate.Regexp(FREQUENCY))
     alternatives = fields.List(fields.Str(validate=validate.Length(min=1)), required=True)
     recommendation = fields.Str(required=True, validate=validate.Length(min=1, max=400))
 
@@ -97,6 +104,8 @@ def validate_guideline(raw: Any, file: str) -> dict[str, Any]:
             raise TableError(file, entry, "classification 'No Recommendation' needs direction 'none'")
         if rec["dose_factor"] is not None and rec["direction"] not in ("decrease", "increase", "alternative"):
             raise TableError(file, entry, f"dose_factor given for direction {rec['direction']!r}")
+        if rec["frequency"] is not None and rec["direction"] not in ("decrease", "increase", "alternative"):
+            raise TableError(file, entry, f"frequency given for direction {rec['direction']!r}")
         if rec["dose_factor"] is not None:
             low = float(rec["dose_factor"].split("-")[0])
             if rec["direction"] == "decrease" and low >= 1:

@@ -134,7 +134,8 @@ class DrugGuidance:
     classification: str | None = None  # Strong / Moderate / Optional / No Recommendation
     population: str | None = None
     recommendation: str | None = None  # our own wording
-    dose_factor: str | None = None  # e.g. "0.5", "1.5-2"
+    dose_factor: str | None = None  # fraction of the usual dose per administration: "0.5", "1.5-2"
+    frequency: str | None = None  # set where the guideline changes how often: "3 times a week"
     alternatives: tuple[str, ...] = ()
     source: Source | None = None
     guideline_id: str | None = None

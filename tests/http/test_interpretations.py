@@ -49,6 +49,26 @@ def test_interprets_genes_and_advises_on_every_affected_drug(app, client, auth):
     assert record["input"]["genotypes"][0] == {"gene": "CYP2C19", "diplotype": "*2/*2"}
 
 
+def test_frequency_is_its_own_field_and_documented(client, auth):
+    """TPMT poor metabolizer + thioguanine: a tenth of the daily dose, 3 times a week (not a factor 0.1 alone)."""
+    payload = {"genotypes": [{"gene": "TPMT", "phenotype": "Poor Metabolizer"},
+                             {"gene": "NUDT15", "phenotype": "Normal Metabolizer"}],
+               "drugs": ["thioguanine", "azathioprine"]}
+    resp = client.post(URL, json=payload, headers=auth("pharmacy"))
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert_matches_schema(InterpretationSchema, body)
+    for d in body["drugs"]:
+        assert (d["dose_factor"], d["frequency"]) == ("0.1", "3 times a week"), d
+    resp = client.post(URL, json={"genotypes": [{"gene": "CYP2C19", "diplotype": "*2/*2"}], "drugs": ["clopidogrel"]},
+                       headers=auth("pharmacy"))
+    assert {d["frequency"] for d in resp.get_json()["drugs"]} == {None}
+    spec = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert "per administration" in spec["DrugGuidance"]["properties"]["dose_factor"]["description"].replace(
+        "at each administration", "per administration")
+    assert "frequency" in spec["DrugGuidance"]["properties"]
+
+
 def test_only_the_drugs_asked_for(client, auth):
     payload = {"genotypes": [{"gene": "CYP2C19", "diplotype": "*1/*17"}], "drugs": ["clopidogrel"]}
     resp = client.post(URL, json=payload, headers=auth("clinician"))

@@ -55,7 +55,7 @@ CASES = [
     ("azathioprine", [gene("TPMT", lookup_key="Intermediate Metabolizer"),
                       gene("NUDT15", lookup_key="Normal Metabolizer")], ("ok", "decrease", "Strong", "0.3-0.8")),
     ("azathioprine", [gene("TPMT", lookup_key="Poor Metabolizer"), gene("NUDT15", lookup_key="Normal Metabolizer")],
-     ("ok", "alternative", "Strong", "0.1")),
+     ("ok", "decrease", "Strong", "0.1")),
     ("mercaptopurine", [gene("TPMT", lookup_key="Poor Metabolizer"),
                         gene("NUDT15", lookup_key="Normal Metabolizer")], ("ok", "decrease", "Strong", "0.1")),
     ("thioguanine", [gene("TPMT", lookup_key="Intermediate Metabolizer"),
@@ -282,3 +282,16 @@ def test_describe_is_json(matcher):
     assert json.loads(json.dumps(d)) == d
     assert d["genes"] == ["CYP2D6"] and d["source"]["url"].startswith("https://cpicpgx.org/")
     assert len(d["guidance"]) == 23
+
+
+@pytest.mark.parametrize("drug", ["azathioprine", "mercaptopurine", "thioguanine"])
+def test_tpmt_poor_metabolizer_gets_a_tenth_three_times_a_week(matcher, drug):
+    """CPIC: a 10-fold lower daily dose AND thrice weekly instead of daily (dose_factor is per dose)."""
+    g = one(matcher, drug, gene("TPMT", lookup_key="Poor Metabolizer"), gene("NUDT15", lookup_key="Normal Metabolizer"))
+    assert (g.dose_factor, g.frequency) == ("0.1", "3 times a week")
+
+
+def test_nudt15_poor_metabolizer_keeps_the_daily_interval(matcher):
+    g = one(matcher, "azathioprine", gene("TPMT", lookup_key="Normal Metabolizer"),
+            gene("NUDT15", lookup_key="Poor Metabolizer"))
+    assert (g.dose_factor, g.frequency) == ("0.1", None)

@@ -46,6 +46,8 @@ def codeine() -> dict:
     (lambda d: d["recommendations"][1].__setitem__("lookup", {"CYP2C19": "1.0"}), "lookup genes"),
     (lambda d: d["recommendations"][1].__setitem__("drugs", ["tramadol"]), "not in the guideline"),
     (lambda d: d["recommendations"][1].__setitem__("dose_factor", "half"), "dose_factor"),
+    (lambda d: d["recommendations"][1].__setitem__("frequency", "thrice weekly"), "frequency"),
+    (lambda d: d["recommendations"][2].__setitem__("frequency", "3 times a week"), "frequency given for direction"),
     (lambda d: d["recommendations"][1].pop("recommendation"), "recommendation"),
     (lambda d: d["recommendations"][1].__setitem__("colour", "red"), "colour"),
     (lambda d: d["recommendations"].append(copy.deepcopy(d["recommendations"][1])), "same drug/population/lookup"),
@@ -58,6 +60,22 @@ def test_broken_guideline_is_refused_naming_entry(codeine, mutate, reason):
         validate_guideline(codeine, "codeine_cyp2d6.yaml")
     assert "codeine_cyp2d6.yaml" in str(exc.value)
     assert reason in str(exc.value)
+
+
+def test_frequency_is_optional_and_kept(codeine):
+    """Absent = null (the usual interval); where given it survives validation unchanged."""
+    doc = validate_guideline(codeine, "codeine_cyp2d6.yaml")
+    assert all(rec["frequency"] is None for rec in doc["recommendations"])
+    alt = next(i for i, r in enumerate(codeine["recommendations"]) if r["direction"] == "alternative")
+    codeine["recommendations"][alt]["frequency"] = "every 48 hours"
+    assert validate_guideline(codeine, "codeine_cyp2d6.yaml")["recommendations"][alt]["frequency"] == "every 48 hours"
+
+
+def test_frequency_only_where_cpic_changes_the_interval(tables):
+    """CPIC changes the interval only for TPMT poor metabolizers (thrice weekly, 6 rows per thiopurine)."""
+    freq = {(doc["id"], rec["id"]): rec["frequency"] for doc in tables.values() for rec in doc["recommendations"]
+            if rec["frequency"]}
+    assert len(freq) == 18 and set(freq.values()) == {"3 times a week"}
 
 
 def test_broken_entry_is_named_by_recommendation_id(codeine):
