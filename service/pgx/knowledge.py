@@ -15,7 +15,18 @@ from typing import Any
 
 import yaml
 
-from service.pgx.medications import Conversion, Medication, MedicationTable, Phenoconverter
+from service.pgx import warfarin
+from service.pgx.engine import PhenotypeEngine
+from service.pgx.genes import load_gene_tables
+from service.pgx.guidance import GuidanceMatcher
+from service.pgx.guidelines import load_guidelines
+from service.pgx.medications import (
+    Conversion,
+    Medication,
+    MedicationTable,
+    Phenoconverter,
+    load_medication_table,
+)
 from service.pgx.results import DrugGuidance, GeneResult, GenotypeEntry
 
 
@@ -29,10 +40,6 @@ def release_digest(payload: dict[str, Any]) -> str:
 
 def load_release_directory(path: str | Path) -> dict[str, Any]:
     """Read and validate a reference_tables directory into a release payload (JSON-able)."""
-    from service.pgx.genes import load_gene_tables
-    from service.pgx.guidelines import load_guidelines
-    from service.pgx.medications import load_medication_table
-
     root = Path(path)
     manifest_file = root / "release.yaml"
     manifest = yaml.safe_load(manifest_file.read_text()) if manifest_file.exists() else {}
@@ -58,9 +65,6 @@ class KnowledgeBase:
     """Genotype -> phenotype -> guidance for one knowledge release."""
 
     def __init__(self, payload: dict[str, Any], release: str | None = None):
-        from service.pgx.engine import PhenotypeEngine
-        from service.pgx.guidance import GuidanceMatcher
-
         self.payload = payload
         self.release = release or release_label(payload)
         self.engine = PhenotypeEngine.from_gene_tables(payload["genes"])
@@ -84,6 +88,17 @@ class KnowledgeBase:
         by_gene = {r.gene: r for r in results}
         if drugs is None:
             drugs = self.matcher.drugs_for_genes(list(by_gene))
+            if set(by_gene) & set(warfarin.GENES) and "warfarin" not in drugs:
+                drugs = sorted([*drugs, "warfarin"])
+        if any(d.strip().lower() == "warfarin" for d in drugs):
+            # an algorithm, not a table: its own genotype-level guidance, in the caller's order
+            out: list[DrugGuidance] = []
+            for d in drugs:
+                if d.strip().lower() == "warfarin":
+                    out.append(warfarin.genotype_guidance(by_gene))
+                else:
+                    out.extend(self.guidance([d], results, conversions))
+            return out
         applied = [c for c in conversions if c.converted]
         if not applied:
             return self.matcher.guidance(drugs, by_gene)
@@ -126,3 +141,18 @@ class KnowledgeBase:
     @property
     def drug_names(self) -> list[str]:
         return list(self.matcher.drugs)
+
+    def dose_warfarin(self, inputs: warfarin.ClinicalInputs, entries: list[GenotypeEntry],
+                      medications: list[str] = ()) -> tuple[warfarin.WarfarinAnswer, list[GeneResult], list[str]]:
+        """The warfarin pathway: amiodarone and inducers also follow from the medication list."""
+        meds = self.read_medications(list(medications))
+        notes = [f"medication '{m.given}' is not in this release's interaction table" for m in meds
+                 if m.generic is None]
+        if any(self.medications.is_amiodarone(m) for m in meds) and not inputs.amiodarone:
+            inputs = dataclasses.replace(inputs, amiodarone=True)
+            notes.append("amiodarone taken from the medication list")
+        if any(self.medications.is_enzyme_inducer(m) for m in meds) and not inputs.enzyme_inducer:
+            inputs = dataclasses.replace(inputs, enzyme_inducer=True)
+            notes.append("enzyme inducer taken from the medication list")
+        results = [self.interpret(e) for e in entries]
+        return warfarin.dose(inputs, {r.gene: r for r in results}), results, notes

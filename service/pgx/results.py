@@ -33,6 +33,7 @@ class GuidanceStatus(StrEnum):
     MISSING_GENES = "missing_genes"
     INDETERMINATE = "indeterminate"
     NOT_IN_GUIDELINE = "not_in_guideline"
+    NEEDS_CLINICAL_INPUTS = "needs_clinical_inputs"  # a dosing algorithm (warfarin): see its endpoint
 
 
 class Direction(StrEnum):

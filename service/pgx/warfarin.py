@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from service.pgx.results import GeneResult
+from service.pgx.results import Direction, DrugGuidance, GeneResult, GuidanceStatus, Source
 
 GUIDELINE_NAME = "CPIC Guideline for Pharmacogenetics-Guided Warfarin Dosing (2017)"
 GUIDELINE_URL = "https://cpicpgx.org/guidelines/guideline-for-warfarin-and-cyp2c9-and-vkorc1/"
@@ -380,3 +380,53 @@ def dose(inputs: ClinicalInputs, genes: dict[str, GeneResult]) -> WarfarinAnswer
                           "algorithm with CPIC's adjustments, and titrate to the target INR.")
     return WarfarinAnswer(status, inputs.algorithm, weekly, dose_range, recommendation, classification,
                           tuple(adjustments), tuple(terms), tuple(warnings), used)
+
+
+# -- warfarin among the other drugs: genotype-level guidance ------------------------------------
+
+GENES = ("CYP2C9", "VKORC1")  # the algorithm needs both; CYP4F2 and CYP2C (rs12777823) refine it
+OPTIONAL_GENES = ("CYP4F2", "CYP2C")
+DOSING_ENDPOINT = "POST /v1/dosing/warfarin"
+SOURCE = Source(name=GUIDELINE_NAME, url=GUIDELINE_URL, version="2017 (PMID 28198005)")
+_DECREASED = ("*2", "*3", *AFRICAN_VARIANTS)
+
+
+def genotype_guidance(results: dict[str, GeneResult]) -> DrugGuidance:
+    """What the genotype alone says about warfarin: which way the dose goes, and that the dose
+    itself needs the clinical inputs of the dosing endpoint."""
+    missing = tuple(g for g in GENES if g not in results)
+    shown = {g: (r.diplotype or r.phenotype or r.input) for g, r in results.items()
+             if g in GENES + OPTIONAL_GENES}
+    ask = (f"the weekly dose needs age, height, weight, race, amiodarone and enzyme-inducer use: "
+           f"{DOSING_ENDPOINT}")
+    if missing:
+        return DrugGuidance("warfarin", GuidanceStatus.MISSING_GENES, shown, missing, Direction.NONE,
+                            None, "general", None, source=SOURCE,
+                            message=f"warfarin is dosed from CYP2C9 and VKORC1 together; "
+                                    f"{' and '.join(missing)} not given")
+    bad = [g for g in GENES if not results[g].ok]
+    if bad:
+        r = results[bad[0]]
+        return DrugGuidance("warfarin", GuidanceStatus.INDETERMINATE, shown, (), Direction.NONE, None,
+                            "general", None, source=SOURCE,
+                            message=f"{r.gene} {r.input!r} gives no usable result ({r.status}); dose clinically")
+    cyp, vk = results["CYP2C9"], results["VKORC1"]
+    a_copies = VKORC1_A_COPIES.get(vk.phenotype or "", 0)
+    decreased = [a for a in (cyp.diplotype or "").split("/") if a in _DECREASED]
+    if cyp.phenotype == "Poor Metabolizer":
+        direction, classification = Direction.ALTERNATIVE, "Strong"
+        text = (f"CYP2C9 poor metabolizer: consider an alternative oral anticoagulant; if warfarin is used, "
+                f"expect a much lower dose ({ask}).")
+    elif a_copies or decreased or cyp.phenotype == "Intermediate Metabolizer":
+        direction, classification = Direction.DECREASE, "Strong"
+        why = [f"VKORC1 -1639A x{a_copies}"] if a_copies else []
+        why += [f"CYP2C9 {', '.join(decreased)}"] if decreased else []
+        text = (f"A lower warfarin dose than usual is expected ({'; '.join(why) or cyp.phenotype}); calculate it "
+                f"with the pharmacogenetic algorithm and CPIC's adjustments ({ask}).")
+    else:
+        direction, classification = Direction.STANDARD, "Strong"
+        text = (f"No reduced-sensitivity variant in CYP2C9 *2/*3 or VKORC1 -1639: the usual dose range is "
+                f"expected; calculate the dose with the pharmacogenetic algorithm ({ask}).")
+    return DrugGuidance("warfarin", GuidanceStatus.NEEDS_CLINICAL_INPUTS, shown, (), direction,
+                        classification, "general", text, source=SOURCE,
+                        message=f"the dose is calculated, not looked up: {DOSING_ENDPOINT}")

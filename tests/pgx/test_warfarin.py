@@ -200,3 +200,31 @@ def test_gage_algorithm(kb):
     assert answer(kb, algorithm="gage", vkorc1="A/A", cyp2c9="*3/*3").weekly_dose_mg == pytest.approx(10.05, abs=0.1)
     with pytest.raises(w.WarfarinInputError):
         answer(kb, algorithm="gage", vkorc1=None)
+
+
+def test_warfarin_among_the_drugs_is_genotype_level_guidance(kb):
+    def guide(**d):
+        results = [kb.interpret(GenotypeEntry(gene=g, diplotype=v)) for g, v in d.items()]
+        return [g for g in kb.guidance(None, results) if g.drug == "warfarin"]
+
+    (g,) = guide(CYP2C9="*1/*3", VKORC1="rs9923231 CT")
+    assert g.status.value == "needs_clinical_inputs" and g.direction.value == "decrease"
+    assert "/v1/dosing/warfarin" in g.recommendation and g.source.url == w.GUIDELINE_URL
+    (g,) = guide(CYP2C9="*3/*3", VKORC1="rs9923231 CC")
+    assert g.direction.value == "alternative" and g.classification == "Strong"
+    (g,) = guide(CYP2C9="*1/*1", VKORC1="rs9923231 CC")
+    assert g.direction.value == "standard"
+    (g,) = guide(CYP2C9="*1/*1")
+    assert g.status.value == "missing_genes" and g.missing_genes == ("VKORC1",)
+    named = kb.guidance(["warfarin"], [kb.interpret(GenotypeEntry(gene="CYP2D6", diplotype="*1/*1"))])
+    assert [x.status.value for x in named] == ["missing_genes"]
+
+
+def test_amiodarone_and_inducers_follow_from_the_medication_list(kb):
+    entries = [GenotypeEntry(gene="CYP2C9", diplotype="*1/*1"),
+               GenotypeEntry(gene="VKORC1", diplotype="rs9923231 CT")]
+    base, _, _ = kb.dose_warfarin(w.ClinicalInputs(65, 170, 75, "white"), entries)
+    ami, _, notes = kb.dose_warfarin(w.ClinicalInputs(65, 170, 75, "white"), entries, ["Cordarone"])
+    assert ami.weekly_dose_mg < base.weekly_dose_mg and "amiodarone taken from the medication list" in notes
+    ind, _, _ = kb.dose_warfarin(w.ClinicalInputs(65, 170, 75, "white"), entries, ["rifampicin"])
+    assert ind.weekly_dose_mg > base.weekly_dose_mg
