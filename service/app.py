@@ -69,7 +69,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_REDOC_PATH="/docs",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        OPENAPI_REDOC_URL="/static/docs/redoc.standalone.js",  # pinned, served by us (service/static/docs)
     )
     app.json = FastJSONProvider(app)
     for key, value in asdict(settings).items():

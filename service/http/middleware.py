@@ -20,8 +20,12 @@ SECURITY_HEADERS = {
     # Honoured by browsers over HTTPS only (TLS terminates in front of gunicorn); harmless over HTTP.
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
-# The docs page loads its viewer script; it carries no patient data.
-DOCS_CSP = "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; worker-src blob:; style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; font-src https://fonts.gstatic.com; img-src 'self' data: https://cdn.redoc.ly"
+# The docs page (/docs) runs ReDoc, served from this origin (service/static/docs): scripts, the
+# OpenAPI document and images from 'self' only; ReDoc injects its styles inline and runs its
+# search index in a worker it makes from a blob.
+DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'")
 
 
 def init_app(app: Flask) -> None:
