@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from service.db import Database
+from service.pgx.release_diff import diff_releases, render_text
 from service.settings import Settings
 
 
@@ -83,3 +86,30 @@ def activate_cmd(label: str) -> None:
     finally:
         db.dispose()
     click.echo(label)
+
+
+@command.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def diff_cmd(old: str, new: str, fmt: str) -> None:
+    """What changed from the stored release OLD to NEW: genes, alleles, phenotype rules,
+    recommendations and medication tables, each changed item named."""
+    from service.releases_store import ReleaseNotFound, release_payload
+
+    db = _database()
+    try:
+        payloads = []
+        for label in (old, new):
+            try:
+                payloads.append(release_payload(db, label))
+            except ReleaseNotFound:
+                raise click.ClickException(f"no stored release is labelled {label!r}; see `pgx tables list`") from None
+    finally:
+        db.dispose()
+    changes = diff_releases(*payloads)
+    if fmt == "json":
+        click.echo(json.dumps({"old": old, "new": new, "changes": [c.as_dict() for c in changes]},
+                              ensure_ascii=False, indent=1))
+    else:
+        click.echo(render_text(changes, old, new), nl=False)
