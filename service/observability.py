@@ -38,12 +38,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import time
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, g, has_app_context, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -53,6 +52,8 @@ from prometheus_client import (
     generate_latest,
 )
 from pythonjsonlogger.json import JsonFormatter
+
+from service.releases import current_knowledge
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -84,19 +85,38 @@ AUDIT_WRITE = Histogram(
     buckets=AUDIT_BUCKETS,
 )
 
-# Label values come from the knowledge tables (gene, drug, category, direction names). Anything
-# else (an unknown gene typed by a client, say) is folded into "other" so that neither free text
-# nor an unbounded label set can reach the metrics.
-_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+/ -]{0,47}$")
+# Label values of the domain metrics come from a closed set: the genes and drugs of the active
+# knowledge release, the contract's categories and directions. Anything else (an unknown gene or
+# drug typed by a client, free text) is counted as "other", so neither free text nor an unbounded
+# label set reaches the metrics (one label set per distinct name grew /metrics without bound).
 _OTHER = "other"
+CATEGORIES = frozenset({"fast", "normal", "slow"})
+DIRECTIONS = frozenset({"standard", "decrease", "increase", "alternative", "caution", "none"})
+_NO_NAMES: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+_release_names_of: dict[str, tuple[Any, frozenset[str], frozenset[str]]] = {}
 
 
-def _label(value: Any) -> str:
+def _release_names() -> tuple[frozenset[str], frozenset[str]]:
+    """The gene and drug names of the active release (none outside an app context)."""
+    if not has_app_context():
+        return _NO_NAMES
+    kb = current_knowledge(raise_if_missing=False)
+    if kb is None:
+        return _NO_NAMES
+    known = _release_names_of.get(kb.release)
+    if known is None or known[0] is not kb:
+        known = (kb, frozenset(kb.gene_names), frozenset(kb.drug_names))
+        if len(_release_names_of) >= 16:  # a worker holds one release at a time; a few are kept
+            _release_names_of.clear()
+        _release_names_of[kb.release] = known
+    return known[1], known[2]
+
+
+def _closed(value: Any, allowed: frozenset[str]) -> str:
     if value is None:
         return "none"
     text = getattr(value, "value", value)  # enums
-    text = str(text)
-    return text if _LABEL_RE.match(text) else _OTHER
+    return text if text in allowed else _OTHER
 
 
 class _Children:
@@ -105,36 +125,36 @@ class _Children:
     are never removed, so a remembered one stays the metric's own. Bounded: past `limit` label
     sets, `labels()` is called as usual."""
 
-    def __init__(self, metric, fold=None, limit: int = 10_000):
+    def __init__(self, metric, limit: int = 10_000):
         self.metric = metric
-        self.fold = fold
         self.limit = limit
         self._known: dict[tuple, Any] = {}
 
     def __call__(self, *values: Any):
         child = self._known.get(values)
         if child is None:
-            labels = [self.fold(v) for v in values] if self.fold else values
-            child = self.metric.labels(*labels)
+            child = self.metric.labels(*values)
             if len(self._known) < self.limit:
                 self._known[values] = child
         return child
 
 
-_gene_results = _Children(GENE_RESULTS, fold=_label)
-_drug_guidance = _Children(DRUG_GUIDANCE, fold=_label)
+_gene_results = _Children(GENE_RESULTS)
+_drug_guidance = _Children(DRUG_GUIDANCE)
 _http_requests = _Children(HTTP_REQUESTS)
 _http_latency = _Children(HTTP_LATENCY)
 
 
 def observe_gene_result(gene: str | None, category: str | None, count: int = 1) -> None:
     """Count gene results answered (`count` of them with this gene and category)."""
-    _gene_results(gene, category).inc(count)
+    genes, _drugs = _release_names()
+    _gene_results(_closed(gene, genes), _closed(category, CATEGORIES)).inc(count)
 
 
 def observe_guidance(drug: str | None, direction: str | None, count: int = 1) -> None:
     """Count drug guidance objects answered (`count` of them with this drug and direction)."""
-    _drug_guidance(drug, direction).inc(count)
+    _genes, drugs = _release_names()
+    _drug_guidance(_closed(drug, drugs), _closed(direction, DIRECTIONS)).inc(count)
 
 
 def observe_audit_write(seconds: float) -> None:

@@ -78,11 +78,12 @@ def test_metrics_count_requests_by_url_rule_not_raw_path(bare_client):
     assert "CYP2C19" not in text
 
 
-def test_domain_metrics_fold_free_text_into_other(bare_client):
-    client = bare_client
-    observe_gene_result("CYP2C19", "slow")
-    observe_gene_result("<script>alert(1)</script>", None)
-    observe_guidance("clopidogrel", "alternative")
+def test_domain_metrics_fold_free_text_into_other(app):
+    client = app.test_client()
+    with app.app_context():  # the closed set: the active release's genes and drugs
+        observe_gene_result("CYP2C19", "slow")
+        observe_gene_result("<script>alert(1)</script>", None)
+        observe_guidance("clopidogrel", "alternative")
     observe_audit_write(0.0031)
     text = "\n".join(_metric_lines(client))
     assert 'pgx_gene_results_total{category="slow",gene="CYP2C19"}' in text
@@ -90,6 +91,43 @@ def test_domain_metrics_fold_free_text_into_other(bare_client):
     assert 'pgx_drug_guidance_total{direction="alternative",drug="clopidogrel"}' in text
     assert "pgx_audit_write_seconds_count" in text
     assert "<script>" not in text
+
+
+def _domain_label_sets(client) -> set[str]:
+    return {line.rsplit(" ", 1)[0] for line in _metric_lines(client)
+            if line.startswith(("pgx_gene_results_total{", "pgx_drug_guidance_total{"))}
+
+
+def test_unknown_gene_and_drug_names_never_become_label_values(app, auth):
+    """Issue 13, item 9: one 500-item batch of made-up names grew /metrics tenfold."""
+    client = app.test_client()
+    with app.app_context():
+        from service.releases import current_knowledge
+
+        kb = current_knowledge()
+        genes, drugs = set(kb.gene_names), set(kb.drug_names)
+    items = [{"genotypes": [{"gene": f"NOTAGENE{i}", "diplotype": "*1/*1"},
+                            {"gene": "CYP2C19", "diplotype": "*1/*2"}],
+              "drugs": [f"notadrug{i}", "clopidogrel"]} for i in range(500)]
+    # Well-formed names a client could send for a known gene's alias or a drug in other case.
+    items.append({"genotypes": [{"gene": "cyp2c19", "diplotype": "*1/*17"}], "drugs": ["CLOPIDOGREL"]})
+    resp = client.post("/v1/interpretations/batch", json={"items": items}, headers=auth("pharmacy"))
+    assert resp.status_code == 200
+    label_sets = _domain_label_sets(client)
+    assert label_sets
+    size = len("\n".join(_metric_lines(client)))
+    for line in label_sets:
+        labels = dict(part.split("=", 1) for part in line[line.index("{") + 1:-1].split(","))
+        name = (labels.get("gene") or labels.get("drug")).strip('"')
+        assert name == "other" or name in genes | drugs, line
+    assert not any("NOTAGENE" in s or "notadrug" in s for s in label_sets)
+    # Another batch of new names adds no label set and no byte.
+    for item in items:
+        item["genotypes"][0]["gene"] += "X"
+        item["drugs"][0] += "x"
+    assert client.post("/v1/interpretations/batch", json={"items": items}, headers=auth("pharmacy")).status_code == 200
+    assert _domain_label_sets(client) == label_sets
+    assert len("\n".join(_metric_lines(client))) <= size + 200  # counts grow by digits only
 
 
 def test_log_lines_are_json_with_the_request_id_and_redact_patient_data(bare_app, log_capture):
