@@ -72,10 +72,27 @@ NULL_CATEGORY_GENES = {"G6PD", "MT-RNR1", "RYR1", "CACNA1S", "HLA-A", "HLA-B", "
 FUNCTION_RANK = ["Increased function", "Normal function", "Decreased function", "No function"]
 
 
-# Spellings labs and older PharmCAT versions use for the reference allele.
+# Spellings labs and older PharmCAT versions use (reviewed: each names exactly one CPIC allele).
 EXTRA_SYNONYMS = {
     ("G6PD", "B (reference)"): ["B (wildtype)", "B (wild type)"],
+    ("G6PD", "A"): ["A+"],  # c.376A>G alone: the non-deficient 'A+' of lab reports
     ("DPYD", "Reference"): ["*1"],  # DPYD*1 is the reference allele in the older star nomenclature
+    # legacy intron name and protein names of the same DPYD variants (an rs number names a position,
+    # not an allele, so it is not a synonym)
+    ("DPYD", "c.1905+1G>A (*2A)"): ["IVS14+1G>A"],
+    ("DPYD", "c.2846A>T"): ["p.D949V", "D949V", "p.Asp949Val"],
+    ("DPYD", "c.1679T>G (*13)"): ["p.I560S", "I560S", "p.Ile560Ser"],
+    # PharmCAT's outside-call spelling of UGT1A1's combination alleles
+    ("UGT1A1", "*80+*28"): ["[*80+*28]"],
+    ("UGT1A1", "*80+*37"): ["[*80+*37]"],
+}
+
+# Names labs use for several CPIC alleles. The engine reads one only when its alleles share function
+# and activity value, and refuses it otherwise; the answer says what it was read as.
+LAB_NAMES = {
+    "G6PD": [{"name": "A-", "alleles": ["A- 202A_376G", "A- 680T_376G", "A- 968C_376G"],
+              "reason": "labs report the African A- variant without naming which of CPIC's three A- alleles "
+                        "(c.376A>G with c.202G>A, c.680G>T or c.968T>C) it is"}],
 }
 
 
@@ -240,6 +257,10 @@ class Builder:
         fn = getattr(self, f"build_{method}")
         table.update(fn(gene, rows))
         table["phenotypes"] = self.phenotypes(gene, rows, table)
+        if gene in LAB_NAMES:  # right after the alleles they name
+            items = list(table.items())
+            at = [k for k, _ in items].index("alleles") + 1
+            table = dict(items[:at] + [("lab_names", LAB_NAMES[gene])] + items[at:])
         return table
 
     def phenotypes(self, gene: str, rows, table) -> list[dict]:

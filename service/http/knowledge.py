@@ -48,6 +48,8 @@ class GeneSchema(Schema):
     derivation = fields.String(required=True, metadata={"description": "The derivation, in words."})
     ploidy = fields.Raw(metadata={"description": "1, 2 or \"X\" (X-linked)."})
     alleles = fields.List(fields.Nested(AlleleSchema))
+    lab_names = fields.Raw(metadata={"description": "Names labs use for several CPIC alleles (G6PD 'A-'): read "
+                                                    "only when the alleles share function, else refused."})
     phenotypes = fields.List(fields.Nested(PhenotypeSchema))
     drugs = fields.List(fields.String(), metadata={"description": "Drugs whose guidance depends on the gene."})
     source = fields.Raw(metadata={"description": "Where the table comes from (primary, also)."})

@@ -144,6 +144,20 @@ class _Gene:
             q = self.values.get(a["name"])
             self.haps[a["name"]] = _Haplotype(a["name"], ((self.order[a["name"]], 1),), q, function=a["function"],
                                               no_value_allele=None if q is not None else a["name"])
+        # lab names for several CPIC alleles (G6PD 'A-'): loose key -> (haplotype or None, entry)
+        self.lab_names: dict[str, tuple[_Haplotype | None, dict[str, Any]]] = {}
+        self.group_haps: dict[str, _Haplotype] = {}
+        for ln in table.get("lab_names") or []:
+            kinds = {(self.alleles[n]["function"], self.values.get(n)) for n in ln["alleles"]}
+            hap = None
+            if len(kinds) == 1:  # one function and value: the phenotype cannot depend on which allele
+                ((function, q),) = kinds
+                order = min(self.order[n] for n in ln["alleles"])
+                hap = self.group_haps[ln["name"]] = _Haplotype(
+                    ln["name"], ((order, 1),), q, function=function, no_value_allele=None if q is not None else ln["name"])
+                self.order[ln["name"]], self.values[ln["name"]] = order, q
+            for n in (ln["name"], *ln["synonyms"]):
+                self.lab_names[name_key(n)] = (hap, ln)
         if self.method == "rsid_genotype":
             rs, ref, alt = table["rsid"], table["ref"], table["alt"]
             for n, (x, y) in enumerate(((ref, ref), (ref, alt), (alt, alt))):
@@ -323,7 +337,8 @@ class _Gene:
         return self.pinfo.get(phenotype, _NO_INFO)[2]
 
     def function_of(self, allele: str) -> str:
-        return self.alleles[allele]["function"]
+        a = self.alleles.get(allele)
+        return a["function"] if a is not None else self.group_haps[allele].function  # type: ignore[return-value]
 
     def is_uncertain(self, allele: str) -> bool:
         return self.function_of(allele).split(" ")[0].lower() in UNCERTAIN_FUNCTIONS
@@ -340,6 +355,8 @@ class _Gene:
         name = self.exact.get(text)
         if name is None:
             name = self.loose.get(name_key(text))
+            if name is None and self.lab_names and name_key(text) in self.lab_names:
+                return self._lab_name(text, warnings)
             if name is None:
                 # PharmVar sub-allele ('*2.034'): same core allele, same function
                 m = _SUBALLELE.match(text) if self.star else None
@@ -351,6 +368,18 @@ class _Gene:
         if text != name:
             warnings.append(f"'{text}' read as {self.symbol} {name}")
         return name
+
+    def _lab_name(self, text: str, warnings: list[str]) -> str:
+        hap, ln = self.lab_names[name_key(text)]
+        members = ln["alleles"]
+        if hap is None:
+            raise _Unresolved(GeneStatus.UNKNOWN_ALLELE,
+                              f"'{text}' is a lab name for {self.symbol} alleles of different function ("
+                              + "; ".join(f"{n}: {self.function_of(n)}" for n in members)
+                              + "); give the allele as CPIC names it", text)
+        warnings.append(f"lab name '{text}' read as {self.symbol} {hap.name}: any of {', '.join(members)}, "
+                        f"all {hap.function}, so the phenotype does not depend on which")
+        return hap.name
 
     def well_formed(self, text: str) -> bool:
         if not text or len(text) > 120 or not _WELL_FORMED.match(text):
@@ -559,7 +588,7 @@ class PhenotypeEngine:
             raise _Unresolved(GeneStatus.INVALID, "an allele is missing (empty side of '/')")
         name = g.resolve_name(part, warnings)
         if name is not None:
-            return g.haps[name]
+            return g.haps.get(name) or g.group_haps[name]
         if not g.copy_listed:
             return self._unknown(g, part)
         comps = parse_haplotype(part)

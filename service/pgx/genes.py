@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from .notation import parse_activity_score
+from .notation import name_key, parse_activity_score
 
 METHODS = ("activity_score", "function_pair", "carrier_status", "single_allele", "x_linked",
            "any_causative", "rsid_genotype")
@@ -52,6 +52,16 @@ class AlleleSchema(Schema):
     activity_value = fields.String(validate=_score_text)
     synonyms = fields.List(fields.String(validate=validate.Length(min=1)))
     note = fields.String()
+
+
+class LabNameSchema(Schema):
+    """A name labs use for several CPIC alleles (G6PD 'A-'): read as one allele only when they all
+    have the same function and activity value; otherwise refused, naming them."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    alleles = fields.List(fields.String(), required=True, validate=validate.Length(min=2))
+    synonyms = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+    reason = fields.String(required=True, validate=validate.Length(min=10))
 
 
 class PhenotypeSchema(Schema):
@@ -119,6 +129,7 @@ class GeneTableSchema(Schema):
     method = fields.String(required=True, validate=validate.OneOf(METHODS))
     ploidy = fields.Raw(required=True, validate=validate.OneOf((1, 2, "X")))
     alleles = fields.List(fields.Nested(AlleleSchema), load_default=list)
+    lab_names = fields.List(fields.Nested(LabNameSchema))
     function_pairs = fields.List(fields.Nested(FunctionPairSchema))
     single_allele = fields.List(fields.Nested(SingleAlleleRuleSchema))
     phenotype_display = fields.Dict(keys=fields.String(), values=fields.String())
@@ -167,6 +178,16 @@ class GeneTableSchema(Schema):
                 "Normal function", "Decreased function", "No function", "Increased function"
             ):
                 raise ValidationError(f"allele '{a['name']}' ({a['function']}) has no activity value", "alleles")
+        keys = {name_key(n): a for n, a in names.items()}
+        for i, ln in enumerate(data.get("lab_names") or []):
+            for n in ln["alleles"]:
+                if n not in names or names[n] != n:
+                    raise ValidationError(f"lab_names[{i}] '{ln['name']}': '{n}' is not an allele", "lab_names")
+            for n in [ln["name"], *ln["synonyms"]]:
+                if name_key(n) in keys:
+                    raise ValidationError(f"lab_names[{i}]: '{n}' is already a spelling of '{keys[name_key(n)]}'",
+                                          "lab_names")
+                keys[name_key(n)] = ln["name"]
         functions = {a["function"] for a in data.get("alleles", [])}
 
         def need_pheno(ph: str, where: str) -> None:

@@ -101,6 +101,17 @@ def test_a_lab_score_cpic_has_no_key_for_takes_cpics_bin(client, auth, score, ke
         assert f"CPIC's bin {key}" in d["message"]
 
 
+def test_a_g6pd_lab_name_is_read_and_the_answer_says_as_what(client, auth):
+    payload = {"genotypes": [{"gene": "G6PD", "diplotype": "A-/B"}], "drugs": ["rasburicase"]}
+    resp = client.post(URL, json=payload, headers=auth("clinician"))
+    assert resp.status_code == 200, resp.get_json()
+    [g6pd] = resp.get_json()["genes"]
+    assert (g6pd["status"], g6pd["diplotype"], g6pd["phenotype"]) == ("ok", "A-/B (reference)", "Variable")
+    assert any(w.startswith("lab name 'A-' read as G6PD A-: any of A- 202A_376G") for w in g6pd["warnings"])
+    [rasburicase] = resp.get_json()["drugs"]
+    assert rasburicase["status"] == "ok" and rasburicase["genes"] == {"G6PD": "Variable"}
+
+
 def test_a_drug_without_a_guideline_is_not_in_guideline(client, auth):
     payload = {"genotypes": [{"gene": "CYP2D6", "diplotype": "*1/*1"}], "drugs": ["aspirin"]}
     resp = client.post(URL, json=payload, headers=auth("clinician"))

@@ -253,7 +253,7 @@ GARBAGE = [
     (GenotypeEntry("HLA-B", diplotype="banana"), "invalid", "HLA"),
     (GenotypeEntry("CYP2D6", diplotype="*1x99/*1"), "invalid", "out of range"),
     (GenotypeEntry("CYP2D6", diplotype="*10x≥3/*1"), "indeterminate", "*10x≥3"),
-    (GenotypeEntry("G6PD", diplotype="A-/B"), "unknown_allele", "did you mean: A- 202A_376G"),
+    (GenotypeEntry("G6PD", diplotype="A- 202/B"), "unknown_allele", "did you mean: A- 202A_376G"),
 ]
 
 
