@@ -35,6 +35,7 @@ test: $(STAMP)
 	$(BIN)/bandit -q -r service -ll
 	$(BIN)/python scripts/conformance_phenotypes.py
 	$(BIN)/python scripts/conformance_recommendations.py --adapter http
+	$(BIN)/python scripts/conformance_wording.py
 	$(BIN)/python scripts/conformance_sweep.py
 	$(BIN)/pytest -q
 
@@ -42,6 +43,7 @@ conformance: $(STAMP)
 	$(BIN)/python scripts/conformance_phenotypes.py
 	$(BIN)/python scripts/conformance_recommendations.py
 	$(BIN)/python scripts/conformance_sweep.py
+	$(BIN)/python scripts/conformance_wording.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests scripts tools benchmarks migrations
