@@ -752,6 +752,11 @@ class PhenotypeEngine:
     # ---- HLA ----------------------------------------------------------------------------------
     def _hla(self, g: _Gene, text: str, given: str, warnings: list[str]) -> GeneResult:
         risk = g.risk
+        letter = g.symbol.removeprefix("HLA-")
+        text, wrong = _own_locus(text, letter)
+        if wrong:
+            return self._error(g, given, GeneStatus.INVALID, f"'{text}' names an HLA-{wrong} allele, not {g.symbol}",
+                               warnings)
         carrier = parse_hla_carrier(text)
         if isinstance(carrier, NotationError):
             return self._error(g, given, GeneStatus.INVALID, carrier.message, warnings)
@@ -763,7 +768,9 @@ class PhenotypeEngine:
                     return self._error(g, given, GeneStatus.UNKNOWN_ALLELE,
                                        f"{allele.text} is not a CPIC risk allele for {g.symbol} "
                                        f"(risk alleles: {', '.join(risk)})", warnings)
-                if allele.text != key:
+                if allele.old_name:
+                    warnings.append(_old_hla_name(allele))
+                elif allele.text != key:
                     warnings.append(f"{allele.text} read as {key}")
                 if status.get(key, f"{key} {st}") != f"{key} {st}":
                     return self._error(g, given, GeneStatus.INVALID, f"{key} given as both positive and negative")
@@ -775,7 +782,6 @@ class PhenotypeEngine:
                                f"{g.symbol} needs a typed pair ('*15:02/*57:01') or a carrier result "
                                f"('*57:01 positive')", warnings)
         typed = []
-        letter = g.symbol.removeprefix("HLA-")
         for p in parts:
             p2, _ = strip_gene_prefix(p, g.prefixes)
             m = re.match(r"^([A-Z]+\d?)\*", p2)
@@ -787,6 +793,8 @@ class PhenotypeEngine:
             a = parse_hla_allele(p2)
             if isinstance(a, NotationError):
                 return self._error(g, given, GeneStatus.INVALID, a.message, warnings)
+            if a.old_name:
+                warnings.append(_old_hla_name(a))
             typed.append(a)
         ordered = sorted(typed, key=lambda a: (int(a.f1), int(a.f2 or 0), a.text))
         if ordered != typed:
@@ -852,7 +860,7 @@ class PhenotypeEngine:
         stripped, _ = strip_gene_prefix(text, g.prefixes)
         stripped = squash(stripped)
         if g.method == "carrier_status":
-            carrier = parse_hla_carrier(stripped)
+            carrier = parse_hla_carrier(_own_locus(stripped, g.symbol.removeprefix("HLA-"))[0])
             if carrier is None or isinstance(carrier, NotationError):
                 return self._error(g, given, GeneStatus.UNKNOWN_ALLELE,
                                    f"'{text}' is not an {g.symbol} carrier result (e.g. '*57:01 positive')")
@@ -923,6 +931,22 @@ class PhenotypeEngine:
                             f"follows CPIC's highest bin at or below it")
         ph = g.phenotype_for_score(q)
         return self._result(g, given, GeneStatus.OK, phenotype=ph, score=score, lookup=score, warnings=warnings)
+
+
+_LOCUS = re.compile(r"(^|[;,]\s*)(?:HLA[-_ ]?)?([A-Z]{1,4}\d?)\*", re.IGNORECASE)
+
+
+def _own_locus(text: str, letter: str) -> tuple[str, str | None]:
+    """Drop the locus from each allele of a carrier result ('B*57:01 positive; HLA-B*58:01
+    negative' -> '*57:01 positive; *58:01 negative'); -> (text, another locus named or None)."""
+    loci = {m[2].upper() for m in _LOCUS.finditer(text)}
+    if loci - {letter}:
+        return text, min(loci - {letter})
+    return (_LOCUS.sub(r"\1*", text) if loci else text), None
+
+
+def _old_hla_name(a: Any) -> str:
+    return f"{a.old_name} (HLA nomenclature before 2010, fields without colons) read as {a.text}"
 
 
 def _input_of(entry: Any) -> str:

@@ -179,11 +179,17 @@ _HLA_STATUS = {
 }
 
 
+# Before 2010 fields had no colons: four digits were always group + protein ('5701' = 57:01); a
+# longer run of digits could split more than one way, so only four are read.
+_HLA_PRE_2010 = re.compile(r"^\*?(?P<f1>\d{2})(?P<f2>\d{2})$")
+
+
 @dataclass(frozen=True, slots=True)
 class HlaAllele:
     text: str  # as given without the gene prefix, with a leading '*'
     f1: str
     f2: str | None  # None when only the allele group was typed ('*57')
+    old_name: str | None = None  # the pre-2010 spelling it was read from ('*5701')
 
     @property
     def two_field(self) -> str | None:
@@ -192,6 +198,9 @@ class HlaAllele:
 
 def parse_hla_allele(text: str) -> HlaAllele | NotationError:
     t = text.strip()
+    old = _HLA_PRE_2010.match(t)
+    if old:
+        return HlaAllele(f"*{old['f1']}:{old['f2']}", old["f1"], old["f2"], t)
     m = HLA_ALLELE.match(t)
     if not m:
         return NotationError(f"'{text}' is not an HLA allele (e.g. '*57:01')")

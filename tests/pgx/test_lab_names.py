@@ -154,3 +154,45 @@ def test_broken_lab_names_are_refused(lab_name, reason):
     t["lab_names"] = [*t["lab_names"], lab_name]
     with pytest.raises(TableError, match=reason):
         validate_gene_table(t, "G6PD.yaml")
+
+
+# HLA as labs write it: the locus on every allele, and the pre-2010 names without colons (HLA-B*5701)
+HLA_CASES = [
+    ("HLA-B", "diplotype", "B*57:01 positive", "*57:01 positive", None),
+    ("HLA-B", "diplotype", "HLA-B*57:01 negative; HLA-B*58:01 positive", "*57:01 negative; *58:01 positive", None),
+    ("HLA-B", "phenotype", "B*57:01 positive", "*57:01 positive", None),
+    ("HLA-B", "diplotype", "HLA-B*5701 positive", "*57:01 positive", "*5701"),
+    ("HLA-B", "phenotype", "HLA-B*5701 positive", "*57:01 positive", "*5701"),
+    ("HLA-B", "diplotype", "B*5801 negative", "*58:01 negative", "*5801"),
+    ("HLA-A", "diplotype", "*3101 positive", "*31:01 positive", "*3101"),
+    ("HLA-B", "diplotype", "*5701/*0702", "*07:02/*57:01", "*5701"),
+]
+
+
+@pytest.mark.parametrize(("gene", "kind", "text", "diplotype", "old"), HLA_CASES)
+def test_hla_lab_spellings(engine, gene, kind, text, diplotype, old):
+    r = engine.interpret(GenotypeEntry(gene, **{kind: text}))
+    assert (r.status, r.diplotype) == (GeneStatus.OK, diplotype), r.message
+    if old:
+        new = f"*{old[1:3]}:{old[3:]}"
+        assert f"{old} (HLA nomenclature before 2010, fields without colons) read as {new}" in r.warnings
+    else:
+        assert r.warnings == ()
+
+
+def test_hla_typed_pair_from_old_names_gives_the_same_risk_as_new_ones(engine):
+    old = engine.interpret(GenotypeEntry("HLA-B", diplotype="*5701/*0702"))
+    new = engine.interpret(GenotypeEntry("HLA-B", diplotype="*57:01/*07:02"))
+    assert old.allele_status == new.allele_status and old.phenotype == new.phenotype
+
+
+@pytest.mark.parametrize(("gene", "text", "status", "named"), [
+    ("HLA-B", "A*31:01 positive", GeneStatus.INVALID, "names an HLA-A allele, not HLA-B"),
+    ("HLA-B", "*57:01 positive; A*31:01 negative", GeneStatus.INVALID, "names an HLA-A allele, not HLA-B"),
+    # five digits without colons split more than one way (15:021 or 150:21): refused, not guessed
+    ("HLA-B", "*15021 positive", GeneStatus.INVALID, "'*15021' is not an HLA allele"),
+    ("HLA-B", "*570101/*0702", GeneStatus.INVALID, "'*570101' is not an HLA allele"),
+])
+def test_hla_spellings_that_are_refused(engine, gene, text, status, named):
+    r = engine.interpret(GenotypeEntry(gene, diplotype=text))
+    assert r.status is status and named in r.message
