@@ -50,15 +50,9 @@ TABLES = REPO / "reference_tables" / "guidelines"
 # Files whose review is still under way (their owner lands them); listed, never hidden: the counts
 # include them. Empty = every table is held to the check.
 PENDING: frozenset[str] = frozenset({
-    # a*, b*, c* and the thiopurines: under review on branch safety-wording
-    "abacavir_hla_b", "allopurinol_hla_b",
-    "amikacin_gentamicin_kanamycin_paromomycin_plazomicin_streptomycin_tobramycin_mt_rnr1",
-    "amitriptyline_cyp2c19_cyp2d6", "atazanavir_ugt1a1", "atomoxetine_cyp2d6", "atorvastatin_slco1b1",
-    "azathioprine_nudt15_tpmt", "capecitabine_dpyd", "carbamazepine_hla_a_hla_b",
-    "celecoxib_flurbiprofen_ibuprofen_lornoxicam_cyp2c9", "citalopram_escitalopram_cyp2c19",
-    "clomipramine_cyp2c19_cyp2d6", "clopidogrel_cyp2c19", "codeine_cyp2d6", "mercaptopurine_nudt15_tpmt",
-    "thioguanine_nudt15_tpmt",
-    # d* .. z*: reviewed (e2cb8f9); these few rows still miss an "Other Considerations" part
+    # d* .. z* (reviewed in e2cb8f9, 9a70196, 61604b7 on branch safety-wording-b): these rows still miss
+    # the "depression-range doses only" part of CPIC's other considerations, or (voriconazole)
+    # the paediatric alternative antifungal
     "doxepin_cyp2c19_cyp2d6", "imipramine_cyp2c19_cyp2d6", "trimipramine_cyp2c19_cyp2d6", "voriconazole_cyp2c19",
 })
 
@@ -119,8 +113,9 @@ def _figures(t: str) -> list[Specific]:
     for m in re.finditer(r"([≤<>≥]?)(\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?)%( (?:reduction|less|lower))?", t, re.I):
         comp, num, red = m[1], m[2], m[3]
         pats = [rf"(?<![\d.]){re.escape(comp)}{_re_num(num)}%"]
-        if red and "-" not in num:  # a 25 % reduction = 75 % of the dose
-            pats.append(rf"(?<![\d.]){100 - float(num):g}%")
+        if red and "-" not in num:  # a 25 % reduction = 75 % of the dose (">50 % reduction" = "<50 %")
+            inverse = {"": "", ">": "<", "<": ">", "≥": "≤", "≤": "≥"}[comp]
+            pats.append(rf"(?<![\d.]){re.escape(inverse)}{100 - float(num):g}%")
         if red and "-" in num:
             lo, hi = (float(x) for x in num.split("-"))
             pats.append(rf"(?<![\d.]){100 - hi:g}-{100 - lo:g}%")
@@ -225,7 +220,7 @@ _MONITORING: list[tuple[str, str, str]] = [
     (r"monitor for (continued )?efficacy", "monitor efficacy", r"monitor.{0,30}(efficacy|response|effect)"),
     (r"blood pressure", "blood pressure", r"blood pressure"),
     (r"kidney function|renal function", "kidney function", r"kidney|renal"),
-    (r"peak plasma concentration|plasma concentration \d", "peak level timing", r"peak|after (the )?dos"),
+    (r"peak plasma concentration|plasma concentration \d", "peak level timing", r"peak|after (a |the )?dos"),
     (r"clinical monitoring", "more clinical monitoring", r"monitor"),
     (r"skin reaction|cutaneous adverse reaction", "stop at the first skin reaction", r"skin|cutaneous|rash"),
     (r"myopathy", "myopathy risk", r"myopathy|muscle"),
@@ -236,7 +231,7 @@ _MONITORING: list[tuple[str, str, str]] = [
 # Verb strength: (CPIC pattern, label, ours must match). "consider" also in "consideration".
 _VERBS: list[tuple[str, str, str]] = [
     (r"\bconsider(?!ed to be)", "consider", r"\bconsider"),
-    (r"\bavoid\b", "avoid", r"\bavoid"),
+    (r"(?<!need to )(?<!reason to )\bavoid\b", "avoid", r"\bavoid"),
     (r"(?<!relatively )contraindicated", "contraindicated", r"(?<!relatively )contraindicated"),
     (r"relatively contraindicated", "relatively contraindicated", r"relatively contraindicated"),
     (r"not recommended", "not recommended", r"not recommended"),
@@ -249,8 +244,9 @@ _HARD = [("avoid", r"(^|[.;:(]\s*)avoid\b|should be avoided", r"\bavoid"),
          ("contraindicated", r"(?<!relatively )(?<!are )(?<!is )contraindicated", r"contraindicat"),
          ("do not use", r"do not use|don't use|never use", r"do not use|should not be used|contraindicated|avoid")]
 
-# Parts of CPIC's "Other Considerations" a prescriber must see: (pattern, label, accepted, why).
-MUST_SEE: list[tuple[str, str, str, str]] = [
+# Parts of CPIC's "Other Considerations" a prescriber must see: (pattern, label, accepted, why), and
+# optionally (drug regex, main-text regex) limiting where it applies.
+MUST_SEE: list[tuple] = [
     (r"therapeutic drug monitoring if a tricyclic is prescribed .* is strongly recommended", "TDM strongly recommended (both genes altered)",
      r"therapeutic drug monitoring|\btdm\b|drug levels?", "two altered genes: the dose cannot be predicted"),
     (r"starting dose in this guideline refers to the recommended steady-state dose", "doses refer to the steady-state dose",
@@ -259,7 +255,11 @@ MUST_SEE: list[tuple[str, str, str, str]] = [
      "low-dose use (neuropathic pain) is not covered"),
     (r"dose reduction might not be recommended for intermediate", "below-normal usual dose: maybe no reduction",
      r"(already )?(below|lower than|<) (the )?(normal|usual|standard)|may not be needed|might not be needed|no reduction",
-     "regimens whose usual dose is already low need no further cut"),
+     "regimens whose usual dose is already low need no further cut", None, r"reduced (starting )?doses \(\d"),
+    (r"increase the dose in patients experiencing no or clinically tolerable toxicity in the first 2 cycles",
+     "re-titrate after the first 2 cycles", r"2 cycles", "a halved start must be raised again if tolerated"),
+    (r"citalopram 20 mg/day is the maximum recommended dose", "citalopram: 20 mg/day maximum (QT)", r"20 mg",
+     "FDA warning for CYP2C19 poor metabolizers", r"^citalopram$", None),
     (r"further dose reduction might be needed", "both intermediate: a further reduction may be needed",
      r"further (dose )?reduction|reduce further|lower still", "TPMT and NUDT15 both intermediate"),
     (r"falsely low at diagnosis of leukemia", "TPMT activity unreliable (leukaemia diagnosis, transfusion)",
@@ -284,7 +284,7 @@ MUST_SEE: list[tuple[str, str, str, str]] = [
     (r"more than one pill", "reduced efavirenz dose may need more pills", r"pill|tablet", "adherence"),
     (r"close monitoring may be more important at higher", "closer monitoring at high / chronic doses",
      r"higher|chronic|longer", "nitrofurantoin"),
-    (r"cyp2c9\*2 allele", "ibuprofen caution with CYP2C9*2 (CYP2C8*3)", r"cyp2c8|\*2", "ibuprofen"),
+    (r"cyp2c9\*2 allele", "ibuprofen caution with CYP2C9*2 (CYP2C8*3)", r"cyp2c8|\*2", "ibuprofen", r"^ibuprofen$", None),
     (r"still at risk of aminoglycoside-associated hearing loss", "hearing risk remains without the variant",
      r"still|remains|any patient|all patients", "normal result is not a licence for long courses"),
     (r"avoid carbamazepine and oxcarbazepine|previous tolerance of \S+ is not indicative", "prior tolerance does not transfer",
@@ -292,7 +292,13 @@ MUST_SEE: list[tuple[str, str, str, str]] = [
 ]
 
 
-def specifics(cpic_text: str) -> list[Specific]:
+def _applies(entry: tuple, drug: str, main: str) -> bool:
+    drug_re, main_re = (entry[4:6] + (None, None))[:2]
+    return (drug_re is None or re.search(drug_re, drug) is not None) and (
+        main_re is None or re.search(main_re, main) is not None)
+
+
+def specifics(cpic_text: str, drug: str = "") -> list[Specific]:
     """Every specific of one CPIC recommendation (main text, and MUST_SEE other considerations)."""
     parts = cpic_text.split(" / Other Considerations / ", 1)
     main = normalize(re.sub(r"^(?i:based( on)? (\w|-)+( status| genotype| phenotype)?, )", "", parts[0]))
@@ -304,18 +310,18 @@ def specifics(cpic_text: str) -> list[Specific]:
     out += [Specific("condition", label, (acc,)) for pat, label, acc in _CONDITIONS if re.search(pat, low)]
     out += [Specific("monitoring", label, (acc,)) for pat, label, acc in _MONITORING if re.search(pat, low)]
     out += [Specific("verb", label, (acc,)) for pat, label, acc in _VERBS if re.search(pat, low)]
-    out += [Specific("other considerations", label, (acc,)) for pat, label, acc, _why in MUST_SEE
-            if re.search(pat, other.lower())]
+    out += [Specific("other considerations", e[1], (e[2],)) for e in MUST_SEE
+            if re.search(e[0], other.lower()) and _applies(e, drug, low)]
     seen: dict[tuple[str, str], Specific] = {}
     for s in out:
         seen.setdefault((s.kind, s.label), s)
     return list(seen.values())
 
 
-def missing_in(ours: str, cpic_text: str) -> list[Specific]:
+def missing_in(ours: str, cpic_text: str, drug: str = "") -> list[Specific]:
     """The specifics of CPIC's text our wording does not keep, and any verb ours hardens."""
     t = normalize(ours)
-    gone = [s for s in specifics(cpic_text) if not any(re.search(p, t, re.I) for p in s.accept)]
+    gone = [s for s in specifics(cpic_text, drug) if not any(re.search(p, t, re.I) for p in s.accept)]
     main = normalize(cpic_text.split(" / Other Considerations / ")[0]).lower()
     for label, pat, licence in _HARD:
         if re.search(pat, t, re.I) and not re.search(licence, main):
@@ -357,8 +363,8 @@ def compare(shared: Path, tables: Path = TABLES) -> Report:
         for row in csv.DictReader(f, delimiter="\t"):
             report.rows += 1
             file, text = ours.get(row["recommendation_id"], ("(no row)", ""))
-            report.specifics += len(specifics(row["recommendation_text"]))
-            gone = missing_in(text, row["recommendation_text"])
+            report.specifics += len(specifics(row["recommendation_text"], row["drug"]))
+            gone = missing_in(text, row["recommendation_text"], row["drug"])
             report.missing += [(file, row["recommendation_id"], row["drug"], row["lookup_key"], s) for s in gone]
             report.kept += not gone
     return report

@@ -46,7 +46,7 @@ class RecommendationSchema(Schema):
     # optional in the YAML (absent = null: the usual dosing interval)
     frequency = fields.Str(load_default=None, allow_none=True, validate=validate.Regexp(FREQUENCY))
     alternatives = fields.List(fields.Str(validate=validate.Length(min=1)), required=True)
-    recommendation = fields.Str(required=True, validate=validate.Length(min=1, max=400))
+    recommendation = fields.Str(required=True, validate=validate.Length(min=1, max=700))
 
 
 class GuidelineSchema(Schema):
