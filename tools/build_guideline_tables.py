@@ -84,20 +84,24 @@ OVERRIDES: list[tuple[str, str, dict]] = [
                         "increase by plasma level; reduce if side effects occur."}),
     ("mercaptopurine_nudt15_tpmt", "For malignancy, initiate dose at 10 mg/m2/day",
      {"dose_factor": None,
-      "note": "malignancy (the main use) gets a drastic reduction; non-malignant use: non-thiopurine alternative",
-      "recommendation": "Malignancy: start at 10 mg/m2/day and adjust to myelosuppression (4-6 weeks per "
-                        "step). Non-malignant disease: use a non-thiopurine immunosuppressant."}),
+      "note": "condition split (direction rule 3): the malignancy dose sets direction; non-malignant: consider a non-thiopurine",
+      "recommendation": "Malignancy: start at 10 mg/m2/day; adjust to myelosuppression and disease-specific "
+                        "guidelines, 4-6 weeks to steady state per change. Non-malignant conditions: consider a "
+                        "non-thiopurine immunosuppressant instead."}),
     ("mercaptopurine_nudt15_tpmt", "For malignancy, start with drastically reduced doses",
-     {"dose_factor": "0.1",
-      "note": "malignancy (the main use) gets a 10-fold reduction given 3 days/week; non-malignant: alternative",
-      "recommendation": "Malignancy: start at one tenth of the usual daily dose, given 3 days a week, and "
-                        "adjust to myelosuppression. Non-malignant disease: use a non-thiopurine drug."}),
+     {"dose_factor": "0.1", "frequency": "3 times a week",
+      "note": "condition split (direction rule 3): the malignancy dose sets direction; non-malignant: consider a non-thiopurine",
+      "recommendation": "Malignancy: start at a tenth of the daily dose (10-fold lower), given 3 times a week "
+                        "instead of daily; adjust to myelosuppression, 4-6 weeks to steady state per change. "
+                        "Non-malignant conditions: consider a non-thiopurine immunosuppressant instead."}),
     ("azathioprine_nudt15_tpmt", "",
      {"match_regex": r"^for non-malignant conditions, consider alternative",
       "dose_factor": "0.1",
-      "note": "non-malignant use (the main use) -> alternative; dose_factor 0.1 applies to malignancy only",
-      "recommendation": "Non-malignant disease: use a non-thiopurine immunosuppressant. Malignancy: start at "
-                        "one tenth of the usual daily dose (3 times a week if so advised) and adjust."}),
+      "note": "condition split (direction rule 3): the malignancy dose sets direction; non-malignant: consider a non-thiopurine",
+      "recommendation": "Malignancy: start at a tenth of the usual daily dose (10-fold lower; 3 times a week "
+                        "instead of daily where CPIC says so, see `frequency`); adjust to myelosuppression, 4-6 "
+                        "weeks to steady state per change. Non-malignant conditions: consider a non-thiopurine "
+                        "immunosuppressant instead."}),
     ("desflurane_enflurane_halothane_isoflurane_methoxyflurane_sevoflurane_succinylcholine_cacna1s_ryr1", "",
      {"match_regex": r"(?i)relatively contraindicated", "note": "'relatively contraindicated ... should not be used except in extreme circumstances'",
       "alternatives": [],
@@ -371,6 +375,8 @@ def build(shared: Path, out: Path) -> dict[str, int]:
             direction = classify(text, classification)
             factor = dose_factor(main_text(text)) if direction in ("decrease", "increase", "alternative") else None
             alts = alternatives_in(main_text(text), vocab, set(drugs)) if direction == "alternative" else []
+            # CPIC changes the interval only as "thrice weekly instead of daily" (TPMT poor metabolizers)
+            frequency = "3 times a week" if re.search(r"(?i)thrice weekly", main_text(text)) else None
             rec_wording = None
             note = None
             for o_slug, prefix, fields in OVERRIDES:
@@ -382,6 +388,7 @@ def build(shared: Path, out: Path) -> dict[str, int]:
                     mt.lower().startswith(prefix.lower())
                 if hit:
                     factor = fields.get("dose_factor", factor)
+                    frequency = fields.get("frequency", frequency)
                     alts = fields.get("alternatives", alts)
                     rec_wording = fields.get("recommendation")
                     note = fields.get("note", "direction set by hand")
@@ -405,6 +412,7 @@ def build(shared: Path, out: Path) -> dict[str, int]:
                 f"    classification: {yq(classification)}",
                 f"    direction: {direction}",
                 f"    dose_factor: {yq(factor)}",
+                *([f"    frequency: {yq(frequency)}"] if frequency else []),
                 f"    alternatives: [{', '.join(yq(a) for a in alts)}]",
                 f"    recommendation: {yq(rec_wording)}",
             ]

@@ -289,6 +289,9 @@ def test_tpmt_poor_metabolizer_gets_a_tenth_three_times_a_week(matcher, drug):
     """CPIC: a 10-fold lower daily dose AND thrice weekly instead of daily (dose_factor is per dose)."""
     g = one(matcher, drug, gene("TPMT", lookup_key="Poor Metabolizer"), gene("NUDT15", lookup_key="Normal Metabolizer"))
     assert (g.dose_factor, g.frequency) == ("0.1", "3 times a week")
+    text = g.recommendation
+    assert all(part in text for part in ("a tenth", "3 times a week instead of daily", "myelosuppression",
+                                         "4-6 weeks", "Non-malignant conditions: consider a non-thiopurine")), text
 
 
 def test_nudt15_poor_metabolizer_keeps_the_daily_interval(matcher):
