@@ -172,7 +172,8 @@ def _implication(guidance: dict[str, Any], full_url: str, genotype_urls: dict[st
     components.append(_component(_ours("guidance-status", "Guidance status"),
                                  valueCodeableConcept=_ours(f"guidance-{guidance['status']}", guidance["status"])))
     for key, label in (("classification", "Classification of recommendation"), ("population", "Population"),
-                       ("dose_factor", "Dose factor")):
+                       ("dose_factor", "Dose factor (fraction of the usual dose per administration)"),
+                       ("frequency", "Dosing frequency")):
         if guidance.get(key) is not None:
             components.append(_ours_string(key.replace("_", "-"), label, str(guidance[key])))
     for gene in guidance.get("missing_genes") or ():

@@ -50,6 +50,8 @@ CASES = {
                                    {"gene": "HLA-B", "diplotype": "*15:02 positive"}], ["phenytoin"]),
     "dpyd score input": ([{"gene": "DPYD", "activity_score": "1.0"}], ["fluorouracil", "capecitabine"]),
     "phenotype input": ([{"gene": "CYP3A5", "phenotype": "Normal Metabolizer"}], ["tacrolimus"]),
+    "tpmt poor, thioguanine (frequency)": ([{"gene": "TPMT", "phenotype": "Poor Metabolizer"},
+                                            {"gene": "NUDT15", "phenotype": "Normal Metabolizer"}], ["thioguanine"]),
     "no guideline drug": ([{"gene": "CYP2C19", "diplotype": "*1/*1"}], ["lisinopril"]),
     "emerge genes, every drug": ([{"gene": "CYP2C19", "diplotype": "*2/*2"}, {"gene": "CYP2C9", "diplotype": "*1/*1"},
                                   {"gene": "VKORC1", "diplotype": "rs9923231 C/T"}], None),
@@ -113,6 +115,16 @@ def test_decrease_and_increase_tasks(kb):
         for t in fp(bundle, "Bundle.entry.resource.where(resourceType = 'Task')"):
             directions[t["code"]["coding"][0]["code"]] = t["description"]
     assert {"LA26422-8", "LA26423-6"} <= set(directions)
+
+
+def test_a_changed_interval_reaches_the_report(kb):
+    """TPMT poor metabolizer + thioguanine: the implication carries the per-dose factor AND the interval."""
+    answer = answer_of(kb, [{"gene": "TPMT", "phenotype": "Poor Metabolizer"},
+                            {"gene": "NUDT15", "phenotype": "Normal Metabolizer"}], ["thioguanine"])
+    bundle = genomic_report(answer)
+    imp = fp(bundle, f"Bundle.entry.resource.where(meta.profile = '{IG}therapeutic-implication')")[0]
+    assert fp(imp, "component.where(code.coding.code = 'dose-factor').value") == ["0.1"]
+    assert fp(imp, "component.where(code.coding.code = 'frequency').value") == ["3 times a week"]
 
 
 def test_missing_gene_implication_points_nowhere_but_says_so(kb):
