@@ -24,8 +24,10 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import select, update
@@ -200,7 +202,14 @@ def _insert(conn, name: str, role: str, rotated_from: int | None) -> tuple[Clien
     return ClientInfo(client_id, name, role, key_id, now, None, rotated_from), key
 
 
-def create_client(app: Flask | Database | None, name: str, role: str) -> tuple[ClientInfo, str]:
+# `audit(conn, act, client, previous)`: called inside the transaction that makes the change
+# (act "create", "revoke" or "rotate"; `previous` the rotated-away key), so the change and its
+# audit record commit together or not at all. The caller (HTTP view, command line) writes it.
+AuditHook = Callable[[Any, str, ClientInfo, ClientInfo | None], None]
+
+
+def create_client(app: Flask | Database | None, name: str, role: str, *,
+                  audit: AuditHook | None = None) -> tuple[ClientInfo, str]:
     """A new client and its key (the only time the key exists outside the caller's hands)."""
     app = _app(app)
     _check_name(name)
@@ -210,7 +219,10 @@ def create_client(app: Flask | Database | None, name: str, role: str) -> tuple[C
             taken = conn.execute(select(_T.c.id).where(_T.c.name == name).limit(1)).first()
             if taken is not None:
                 raise ClientExists(f"A client named {name!r} exists (or existed); choose another name.")
-            return _insert(conn, name, role, None)
+            info, key = _insert(conn, name, role, None)
+            if audit is not None:
+                audit(conn, "create", info, None)
+            return info, key
     except IntegrityError as exc:  # a concurrent create of the same name
         raise ClientExists(f"A client named {name!r} exists; choose another name.") from exc
 
@@ -241,19 +253,23 @@ def _active_row(conn, name: str):
     return row
 
 
-def revoke_client(app: Flask | Database | None, name: str) -> ClientInfo:
+def revoke_client(app: Flask | Database | None, name: str, *, audit: AuditHook | None = None) -> ClientInfo:
     """Revoke the active key of a client; the row stays (audit records name it)."""
     app = _app(app)
     now = utcnow()
     with _db(app).write_transaction() as conn:
         row = _active_row(conn, name)
         conn.execute(update(_T).where(_T.c.id == row.id).values(revoked_at=now))
+        info = _info(row)
+        info = ClientInfo(info.id, info.name, info.role, info.key_id, info.created_at, now, info.rotated_from)
+        if audit is not None:
+            audit(conn, "revoke", info, None)
     _cache(app).drop(row.key_id)
-    info = _info(row)
-    return ClientInfo(info.id, info.name, info.role, info.key_id, info.created_at, now, info.rotated_from)
+    return info
 
 
-def rotate_client(app: Flask | Database | None, name: str) -> tuple[ClientInfo, str]:
+def rotate_client(app: Flask | Database | None, name: str, *,
+                  audit: AuditHook | None = None) -> tuple[ClientInfo, str]:
     """A new key for the client (same name and role); the old key is revoked in the same transaction."""
     app = _app(app)
     now = utcnow()
@@ -261,6 +277,10 @@ def rotate_client(app: Flask | Database | None, name: str) -> tuple[ClientInfo, 
         row = _active_row(conn, name)
         conn.execute(update(_T).where(_T.c.id == row.id).values(revoked_at=now))
         info, key = _insert(conn, row.name, row.role, row.id)
+        if audit is not None:
+            old = _info(row)
+            audit(conn, "rotate", info,
+                  ClientInfo(old.id, old.name, old.role, old.key_id, old.created_at, now, old.rotated_from))
     _cache(app).drop(row.key_id)
     return info, key
 

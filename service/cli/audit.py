@@ -21,7 +21,7 @@ def _app():
     return create_app()
 
 
-def _cli_actor() -> str:
+def cli_actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
     except Exception:  # no user name in this environment
@@ -56,7 +56,7 @@ def export_cmd(since, until, actor, patient_ref, gene, drug, fmt, output) -> Non
     with app.app_context():
         db, state = get_db(), get_state()
         receipt, plan = plan_and_record_export(
-            db, state, filters, fmt, action="pgx audit export", actor=_cli_actor(), role="admin"
+            db, state, filters, fmt, action="pgx audit export", actor=cli_actor(), role="admin"
         )
         out = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from service.audit.admin import client_act_recorder, state_from_settings
 from service.auth.clients import (
     ROLES,
     ClientError,
@@ -20,6 +21,7 @@ from service.auth.clients import (
     revoke_client,
     rotate_client,
 )
+from service.cli.audit import cli_actor
 from service.db import Database
 from service.settings import Settings
 
@@ -35,10 +37,16 @@ def _database() -> Database:
     return Database(settings.database_url, lock_timeout_s=settings.lock_timeout_s)
 
 
-def _run(fn, *args):
+def _recorder(act: str):
+    """The act's audit record, written in the transaction that makes it; actor: the OS user."""
+    return client_act_recorder(action=f"pgx clients {act}", outcome=201 if act in ("create", "bootstrap") else 200,
+                               state=state_from_settings(Settings()), actor=cli_actor(), role="admin")
+
+
+def _run(fn, *args, **kwargs):
     db = _database()
     try:
-        return fn(db, *args)
+        return fn(db, *args, **kwargs)
     except ClientError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -55,7 +63,7 @@ def command() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the client may call.")
 def create_cmd(name: str, role: str) -> None:
     """Create client NAME with ROLE; prints its key, once, as the last line."""
-    info, key = _run(create_client, name, role)
+    info, key = _run(create_client, name, role, audit=_recorder("create"))
     click.echo(f"created client {info.name} (role {info.role}, key id {info.key_id}); the key is shown once:")
     click.echo(key)
 
@@ -79,7 +87,7 @@ def list_cmd(include_revoked: bool) -> None:
 @click.argument("name")
 def revoke_cmd(name: str) -> None:
     """Revoke the active key of client NAME (workers stop accepting it within PGX_AUTH_CACHE_TTL_S)."""
-    info = _run(revoke_client, name)
+    info = _run(revoke_client, name, audit=_recorder("revoke"))
     click.echo(f"revoked client {info.name} (key id {info.key_id})")
 
 
@@ -87,7 +95,7 @@ def revoke_cmd(name: str) -> None:
 @click.argument("name")
 def rotate_cmd(name: str) -> None:
     """Give client NAME a new key and revoke the old one; prints the new key, once, as the last line."""
-    info, key = _run(rotate_client, name)
+    info, key = _run(rotate_client, name, audit=_recorder("rotate"))
     click.echo(f"rotated client {info.name} (role {info.role}, new key id {info.key_id}); the key is shown once:")
     click.echo(key)
 
@@ -117,7 +125,7 @@ def bootstrap_cmd(key_file: str | None) -> None:
             return
         path = Path(key_file or Path(Settings().instance_dir) / "admin.key")
         try:
-            info, key = create_client(db, BOOTSTRAP_NAME, "admin")
+            info, key = create_client(db, BOOTSTRAP_NAME, "admin", audit=_recorder("bootstrap"))
         except ClientError as exc:
             raise click.ClickException(
                 f"{exc} (no active admin exists; create one with: pgx clients create NAME --role admin)"

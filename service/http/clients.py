@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, abort, g
+from flask import Flask, abort, g, request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from service.audit import get_state
+from service.audit.admin import client_act_recorder
 from service.auth import require_roles
 from service.auth.clients import (
     NAME_PATTERN,
@@ -74,6 +76,12 @@ def _dump(info: ClientInfo, key: str | None = None) -> dict:
     return body
 
 
+def _recorder(outcome: int):
+    """The act's audit record, written in the transaction that makes it (actor: the caller)."""
+    return client_act_recorder(action=f"{request.method} {request.url_rule.rule}", outcome=outcome,
+                               state=get_state())
+
+
 def _actor() -> str:
     client = getattr(g, "client", None)
     return client.name if client else "-"
@@ -95,7 +103,7 @@ class Clients(MethodView):
     def post(self, body):
         """Create an API client; the answer carries its key, the only time it is shown."""
         try:
-            info, key = create_client(None, body["name"], body["role"])
+            info, key = create_client(None, body["name"], body["role"], audit=_recorder(201))
         except ClientExists as exc:
             abort(409, description=str(exc))
         log.info("api client created", extra={"client": info.name, "role": info.role, "by": _actor()})
@@ -110,7 +118,7 @@ class RevokeClient(MethodView):
     def post(self, name):
         """Revoke the client's key (other workers stop accepting it within PGX_AUTH_CACHE_TTL_S)."""
         try:
-            info = revoke_client(None, name)
+            info = revoke_client(None, name, audit=_recorder(200))
         except ClientNotFound as exc:
             abort(404, description=str(exc))
         log.info("api client revoked", extra={"client": info.name, "by": _actor()})
@@ -125,7 +133,7 @@ class RotateClient(MethodView):
     def post(self, name):
         """Give the client a new key (shown once) and revoke its old key."""
         try:
-            info, key = rotate_client(None, name)
+            info, key = rotate_client(None, name, audit=_recorder(200))
         except ClientNotFound as exc:
             abort(404, description=str(exc))
         log.info("api client key rotated", extra={"client": info.name, "by": _actor()})
