@@ -43,7 +43,7 @@ OUR_CODES = f"{OURS}/CodeSystem/pgx-result"
 EXT_RELEASE = f"{OURS}/StructureDefinition/knowledge-release"
 EXT_AUDIT_ID = f"{OURS}/StructureDefinition/audit-id"
 EXT_AUDIT_SEQ = f"{OURS}/StructureDefinition/audit-seq"
-EXT_DIRECTION = f"{OURS}/StructureDefinition/dose-direction"
+EXT_READING_NOTE = f"{OURS}/StructureDefinition/reading-note"  # how the posted Bundle was read
 
 # HGNC ids of the genes our tables cover (genenames.org). CYP2C is CPIC's name for the
 # CYP2C9-CYP2C18 cluster variant rs12777823, not a gene: no HGNC id, sent as text.

@@ -222,9 +222,11 @@ def _task(guidance: dict[str, Any], full_url: str, implication_url: str, subject
     return task
 
 
-def genomic_report(answer: dict[str, Any], *, issued: str | None = None,
-                   codes: DrugCodes | None = None) -> dict[str, Any]:
-    """The Genomic Report Bundle of an interpretation answer (see the module docstring)."""
+def genomic_report(answer: dict[str, Any], *, issued: str | None = None, codes: DrugCodes | None = None,
+                   notes: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+    """The Genomic Report Bundle of an interpretation answer (see the module docstring); `notes`
+    (how a posted Bundle was read: an entry skipped, an HLA allele read as a carrier result)
+    ride on the report as reading-note extensions."""
     codes = codes or default_drug_codes()
     issued = issued or dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     ids = _Ids(answer.get("audit_id"))
@@ -253,6 +255,7 @@ def genomic_report(answer: dict[str, Any], *, issued: str | None = None,
             tasks.append({"fullUrl": task_url, "resource": _task(guidance, task_url, url, subject, issued)})
     report_url = ids("GenomicReport")
     report = _report(answer, report_url, observations, tasks, subject, issued)
+    report["extension"].extend({"url": c.EXT_READING_NOTE, "valueString": n} for n in notes)
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": ids("Bundle").rsplit(":", 1)[-1],
