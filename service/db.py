@@ -90,12 +90,24 @@ def configure_sqlite(dbapi_conn, *, lock_timeout_s: float, synchronous: str | No
     cur.close()
 
 
+def _create_private(path: str) -> None:
+    """Create the SQLite file 0600 (owner only) before SQLite does: it would create it with the
+    process's umask (0644: readable by every local user; it holds the audit trail and key
+    hashes). SQLite gives the -wal, -shm and -journal files the database file's own mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def make_engine(url: str, *, lock_timeout_s: float = 5.0, sqlite_synchronous: str | None = None) -> Engine:
     url = normalize_url(url)
     if is_sqlite(url):
         path = make_url(url).database
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
         engine = create_engine(
             url,
             connect_args={"timeout": lock_timeout_s, "check_same_thread": False},
