@@ -303,7 +303,7 @@ def _tcp_address(spec: str) -> tuple[str, int]:
 
 def on_starting(server) -> None:
     """With per-worker SO_REUSEPORT sockets nothing stops a second server from joining a port that
-    one is already serving (each would take a share of the connections): bind it plainly first,
+    one is already serving (each would take a share of the connections): bind it first (no SO_REUSEPORT),
     and refuse to start when that fails. Skipped on a USR2 re-exec (that sharing is intended)."""
     if not server.cfg.reuse_port or os.environ.get("GUNICORN_PID"):
         return
@@ -313,6 +313,9 @@ def on_starting(server) -> None:
         host, port = _tcp_address(spec)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # SO_REUSEADDR: a stopped server's connections still in TIME-WAIT do not hold the
+            # port (a restart under load failed for a minute); a listening server still does.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError as exc:

@@ -44,7 +44,7 @@ def _pgx(args: list[str], env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def _start(tmp_path, workers: int = 2, **extra_env):
+def _start(tmp_path, workers: int = 2, port: int | None = None, **extra_env):
     env = dict(os.environ)
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'pgx.sqlite3'}",
@@ -55,7 +55,7 @@ def _start(tmp_path, workers: int = 2, **extra_env):
     )
     _pgx(["db", "upgrade"], env)
     _pgx(["tables", "load", str(REPO / "reference_tables")], env)
-    port = _free_port()
+    port = port or _free_port()
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
