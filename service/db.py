@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 
 try:
@@ -394,3 +394,14 @@ class Database:
         if self._page is not None and self._page[0] == os.getpid():
             self._page[1].close()
         self._page = None
+
+
+def is_unmigrated(db: Database) -> bool:
+    """True when the database answers but holds none of our schema (no Alembic version table):
+    it was never migrated, and no retry will help until `pgx db upgrade` runs. False when it
+    cannot even be asked (unreachable: that one may pass)."""
+    try:
+        with db.engine.connect() as conn:
+            return not inspect(conn).has_table("alembic_version")
+    except SQLAlchemyError:
+        return False

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.auth import ratelimit
 from service.auth.clients import ROLES, authenticate, presented_key_id
+from service.db import is_unmigrated
 
 __all__ = ["ROLES", "init_app", "require_roles", "get_limiter"]
 
@@ -68,6 +69,9 @@ def _authenticate_request() -> None:
     except SQLAlchemyError as exc:
         # Fail closed, and say so without detail (no SQL in the answer or the log).
         log.error("API key lookup failed (%s)", type(exc).__name__, extra={"key_id": g.presented_key_id})
+        if is_unmigrated(current_app.extensions["pgx.db"]):
+            abort(503, description="The database has not been migrated: run `pgx db upgrade` "
+                  "(DATABASE_URL names the database), then retry.")
         abort(503, description="API keys cannot be checked right now; try again shortly.")
 
 
