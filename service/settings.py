@@ -48,3 +48,6 @@ class Settings:
         or str(REPO_ROOT / "reference_tables")
     )
     instance_dir: str = field(default_factory=lambda: _env("PGX_INSTANCE_DIR", str(REPO_ROOT / "var")) or "var")
+    # Proxies in front that set X-Forwarded-For/-Proto/-Host/-Port (a TLS-terminating proxy: 1).
+    # 0 (the default): those headers are ignored, so no caller can forge its address.
+    proxy_hops: int = field(default_factory=lambda: int(_env("PGX_PROXY_HOPS", "0") or "0"))

@@ -45,7 +45,7 @@ from service.audit.writer import (
 FORMATS = ("ndjson", "csv", "fhir")
 MEDIA_TYPES = {
     "ndjson": "application/x-ndjson",
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # a text/* type: the response adds "; charset=utf-8" itself (once)
     "fhir": "application/fhir+json",
 }
 CSV_COLUMNS = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.ids import new_request_id
 
@@ -29,6 +30,12 @@ DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
 
 
 def init_app(app: Flask) -> None:
+    hops = int(app.config.get("PGX_PROXY_HOPS") or 0)
+    if hops > 0:
+        # The client's address (rate limits, the audit's source_addr), scheme and host as the
+        # trusted proxies saw them; only the last `hops` values of each header are believed.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
     @app.before_request
     def _request_id():
         given = request.headers.get("X-Request-ID", "")

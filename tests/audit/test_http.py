@@ -90,6 +90,8 @@ def test_refusals_are_audited_without_the_key(app, client, auth):
 def test_csv_fhir_and_bad_filters(app, client, auth):
     resp = _export(client, auth, format="csv")
     assert resp.mimetype == "text/csv"
+    # The charset named once (issue 13, item 14: it was "text/csv; charset=utf-8; charset=utf-8").
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
     assert rows and all(len(r["entry_hash"]) == 64 for r in rows)
     bundle = json.loads(_export(client, auth, format="fhir").get_data(as_text=True))
