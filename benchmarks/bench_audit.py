@@ -59,12 +59,12 @@ def _app(url: str, instance: Path):
 def generate(url: str, instance: Path, n: int, batch: int = 20_000) -> float:
     from sqlalchemy import insert
 
-    from service.app import get_db
     from service.audit import get_state
     from service.audit.canonical import FORMAT_VERSION, GENESIS_HASH, canonical_text
     from service.audit.models import audit_event
     from service.audit.writer import insert_checkpoint, utc_now_iso
     from service.cli.db import upgrade
+    from service.db import get_db
 
     upgrade(url)
     app = _app(url, instance)
@@ -113,8 +113,8 @@ def generate(url: str, instance: Path, n: int, batch: int = 20_000) -> float:
 
 
 def run_export(url: str, instance: Path, out: Path) -> dict:
-    from service.app import get_db
     from service.audit.export import ExportFilters, iter_export
+    from service.db import get_db
 
     app = _app(url, instance)
     started, cpu = time.perf_counter(), time.process_time()

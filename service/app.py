@@ -12,15 +12,18 @@ from typing import Any
 
 from flask import Flask
 
-from service.db import Database
+from service import db
+from service.db import get_db  # noqa: F401  (re-exported for older callers; use service.db)
 from service.errors import register_error_handlers
 from service.extensions import FastJSONProvider, make_api
+from service.http.refusals import audit_refusal
 from service.settings import Settings
 
 COMPONENTS = (
     "service.http.middleware",  # request ids, security headers
     "service.observability",  # JSON logs, Prometheus metrics
     "service.auth",  # API keys, roles, rate limits
+    "service.audit",  # the audit trail's keys and group commit
     "service.releases",  # knowledge releases held in memory per worker
     "service.http.health",
     "service.http.knowledge",  # /v1/genes, /v1/drugs, /v1/releases
@@ -76,17 +79,9 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.setdefault(f"PGX_{key.upper()}", value)
     if config:
         app.config.update(config)
-    app.extensions["pgx.db"] = Database(
-        app.config["PGX_DATABASE_URL"], lock_timeout_s=float(app.config["PGX_LOCK_TIMEOUT_S"])
-    )
+    db.init_app(app)
     make_api(app)
-    register_error_handlers(app)
+    register_error_handlers(app, before_refusal=audit_refusal)
     for name in COMPONENTS:
         importlib.import_module(name).init_app(app)
     return app
-
-
-def get_db(app: Flask | None = None) -> Database:
-    from flask import current_app
-
-    return (app or current_app).extensions["pgx.db"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -405,3 +406,15 @@ def is_unmigrated(db: Database) -> bool:
             return not inspect(conn).has_table("alembic_version")
     except SQLAlchemyError:
         return False
+
+
+def init_app(app: Flask) -> None:
+    """The app's Database (engine created lazily, per process), from PGX_DATABASE_URL."""
+    app.extensions["pgx.db"] = Database(
+        app.config["PGX_DATABASE_URL"], lock_timeout_s=float(app.config["PGX_LOCK_TIMEOUT_S"])
+    )
+
+
+def get_db(app: Flask | None = None) -> Database:
+    """The Database of `app`, or of the current app."""
+    return (app or current_app).extensions["pgx.db"]

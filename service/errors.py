@@ -7,8 +7,9 @@ logged with the request id and answered with a generic 500 problem.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIME = "application/problem+json"
@@ -53,7 +54,11 @@ def _validation_errors(exc: HTTPException):
     return messages
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(app: Flask, *, before_refusal: Callable[[int, str | None], None] | None = None) -> None:
+    """Problem details for every error. `before_refusal(status, detail)` is called for each 4xx
+    before it is answered (the app audits refusals of the genotype endpoints there); when it
+    raises ServiceUnavailable, that is the answer instead."""
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
@@ -64,15 +69,11 @@ def register_error_handlers(app: Flask) -> None:
             # The parser may name the part at fault (service/http/parsing.py); else the generic line.
             given = data.get("detail") if isinstance(data, dict) else None
             detail = given if isinstance(given, str) else "The request did not validate; see `errors`."
-        if 400 <= status < 500:
-            # A refused request to a genotype endpoint is audited before the refusal leaves.
-            from service.audit import is_genotype_endpoint, record_refusal
-
-            if is_genotype_endpoint(request.path):
-                try:
-                    record_refusal(status, detail)
-                except ServiceUnavailable as unavailable:
-                    return _unavailable(unavailable)
+        if 400 <= status < 500 and before_refusal is not None:
+            try:
+                before_refusal(status, detail)
+            except ServiceUnavailable as unavailable:
+                return _unavailable(unavailable)
         resp = problem(status, exc.name, detail, errors=errors)
         for key, value in (exc.get_response().headers.items() if status in (405, 429) else []):
             if key.lower() in ("allow", "retry-after"):

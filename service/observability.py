@@ -362,6 +362,7 @@ def _endpoint_label() -> str:
 
 def init_app(app: Flask) -> None:
     _install_db_write_timing()
+    app.extensions["pgx.observe_db_write"] = observe_db_write  # for the audit group commit
     if not app.testing and not app.config.get("TESTING"):
         configure_logging(app.config.get("PGX_LOG_LEVEL"))
     # Flask's own handler would print plain-text lines beside ours; ours goes through the root.

@@ -71,7 +71,7 @@ class ReleaseCache:
             self._lock.release()
 
     def _refresh(self) -> None:
-        from service.app import get_db
+        from service.db import get_db
         from service.pgx.knowledge import KnowledgeBase
         from service.releases_store import ReleaseNotFound, active_label, release_payload
 

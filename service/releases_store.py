@@ -229,7 +229,7 @@ def load_release_directory_into(
     note: str | None = None,
 ) -> str:
     """Validate, store and (by default) activate the tables in `path` for `app`'s database."""
-    from service.app import get_db
+    from service.db import get_db
     from service.releases import invalidate
 
     label, _changed = load_release_directory_into_db(

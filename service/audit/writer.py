@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import JSON, BigInteger, Connection, Integer, insert, select
 
 from service.audit.canonical import (
@@ -47,12 +47,6 @@ log = logging.getLogger(__name__)
 PG_AUDIT_LOCK_KEY = int.from_bytes(b"pgxaudit", "big") & 0x7FFF_FFFF_FFFF_FFFF
 DEFAULT_ORIGIN = "pgx-dose-guidance/audit"
 DEFAULT_CHECKPOINT_EVERY = 1000
-
-# Endpoints that read or interpret genotypes: every request to them is audited, refusals too.
-GENOTYPE_ENDPOINTS = frozenset(
-    {"/v1/lookup", "/v1/interpretations", "/v1/interpretations/batch", "/v1/audit/events"}
-)
-
 
 def new_audit_id() -> str:
     """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Time-ordered, so
@@ -161,26 +155,6 @@ def _names(values: Iterable[Any] | None, *, upper: bool) -> list[str]:
 
 def _joined(names: list[str]) -> str | None:
     return "|" + "|".join(names) + "|" if names else None
-
-
-def request_identity() -> dict[str, Any]:
-    """actor, role, request_id, source_addr of the current request (never the API key)."""
-    if not has_request_context():
-        return {}
-    client = getattr(g, "client", None)
-    if client is not None:
-        actor = str(getattr(client, "name", None) or getattr(client, "id", "unknown"))
-        role = getattr(client, "role", None)
-    else:
-        key_id = getattr(g, "presented_key_id", None)
-        actor = f"key:{key_id}" if key_id else "anonymous"
-        role = None
-    return {
-        "actor": actor,
-        "role": role,
-        "request_id": getattr(g, "request_id", None),
-        "source_addr": request.remote_addr,
-    }
 
 
 # Plain SQL, run on the transaction's DBAPI connection: these statements are the part of the
@@ -308,11 +282,11 @@ def normalized_event(event: dict) -> dict:
 def prepare_events(events: list[dict], *, state: AuditState | None = None,
                    ident: dict[str, Any] | None = None) -> list[dict]:
     """Everything of each record that does not depend on the chain head, done without the lock:
-    identity (from the current request unless given), names, pseudonymized patient_ref, the
+    identity (`ident`: actor, role, action, request_id, source_addr; an event's own win), names, pseudonymized patient_ref, the
     normalized input/result/warnings, and the record's audit_id. Raises on bad events."""
     state = state or get_state()
     if ident is None:
-        ident = request_identity()
+        ident = {}
     prepared = []
     for ev in events:
         # `normalized`: input/result/warnings and the names come already normalized (a cached
@@ -328,7 +302,7 @@ def prepare_events(events: list[dict], *, state: AuditState | None = None,
                 "audit_id": new_audit_id(),
                 "actor": str(ev.get("actor") or ident.get("actor") or "anonymous"),
                 "role": ev.get("role", ident.get("role")),
-                "action": str(ev["action"]),
+                "action": str(ev.get("action") or ident["action"]),
                 "outcome": int(ev["outcome"]),
                 "purpose": ev.get("purpose"),
                 "patient_ref": state.pseudonymize(ev.get("patient_ref")),
@@ -702,81 +676,3 @@ def make_checkpoint(db, state: AuditState | None = None) -> dict:
     with db.write_transaction() as conn:
         size, head = _lock_and_read_head(conn)
         return insert_checkpoint(conn, state, size, head)
-
-
-# ---- refusals ------------------------------------------------------------------------------
-
-
-def is_genotype_endpoint(path: str) -> bool:
-    return path.rstrip("/") in GENOTYPE_ENDPOINTS
-
-
-def _already_recorded() -> bool:
-    """True when this request's own records were committed already (the view audited itself)."""
-    receipts = getattr(g, "audit_receipts", None)
-    if not receipts:
-        return False
-    from service.app import get_db
-
-    with get_db().read() as conn:
-        found = conn.execute(
-            select(audit_event.c.seq).where(audit_event.c.audit_id == receipts[-1].audit_id)
-        ).first()
-    return found is not None
-
-
-def _refusal_input(status: int) -> tuple[dict, str | None, list[str], list[str]]:
-    data: dict[str, Any] = {"method": request.method, "path": request.path}
-    genes = request.args.getlist("gene")
-    drugs = request.args.getlist("drug")
-    patient_ref = request.headers.get("X-Patient-Ref") or request.args.get("patient_ref") or None
-    if request.args:
-        # Names only: a refused caller's genotype is not kept.
-        data["query"] = sorted(set(request.args.keys()))
-    if status != 413 and request.is_json:
-        try:
-            body = request.get_json(silent=True)
-        except Exception:  # a body we may not or cannot read
-            body = None
-        if isinstance(body, dict):
-            data["body_keys"] = sorted(str(k) for k in body.keys())
-            ref = body.get("patient_ref")
-            if isinstance(ref, str) and ref.strip():
-                patient_ref = ref
-            items = body.get("items")
-            if isinstance(items, list):
-                data["items"] = len(items)
-    return data, patient_ref, genes, drugs
-
-
-def record_refusal(status: int, detail: str | None = None) -> Receipt | None:
-    """Write one record for a refused request to a genotype endpoint, in its own transaction.
-
-    Called by the HTTP error handler before the error response is sent. Raises ServiceUnavailable
-    if the record cannot be written. Returns None when the view already audited this request.
-    """
-    try:
-        if _already_recorded():
-            return None
-        from service.app import get_db
-
-        data, patient_ref, genes, drugs = _refusal_input(status)
-        event = {
-            "action": f"{request.method} {request.path}",
-            "outcome": int(status),
-            "patient_ref": patient_ref,
-            "input": data,
-            "result": {"refused": True, "status": int(status), "detail": detail},
-            "genes": genes,
-            "drugs": drugs,
-            "release": None,
-            "warnings": [],
-            "purpose": (request.headers.get("X-Purpose-Of-Use") or "")[:100] or None,
-        }
-        with get_db().write_transaction() as conn:
-            return append_events(conn, [event])[0]
-    except ServiceUnavailable:
-        raise
-    except Exception as exc:
-        log.error("audit trail write failed for a refusal; answering 503", extra={"error": type(exc).__name__})
-        raise ServiceUnavailable() from exc

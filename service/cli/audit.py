@@ -44,8 +44,8 @@ def command() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout).")
 def export_cmd(since, until, actor, patient_ref, gene, drug, fmt, output) -> None:
     """Export the audit trail (NDJSON ends with a signed checkpoint line)."""
-    from service.app import get_db
     from service.audit import get_state
+    from service.db import get_db
 
     app = _app()
     filters = ExportFilters(since, until, actor, patient_ref, gene, drug)
@@ -112,9 +112,9 @@ def verify_cmd(file, public_key, previous_checkpoint, jobs) -> None:
 @command.command("checkpoint")
 def checkpoint_cmd() -> None:
     """Sign and store a checkpoint of the current head; print it (keep it to check later exports)."""
-    from service.app import get_db
     from service.audit import make_checkpoint
     from service.audit.canonical import canonical_text
+    from service.db import get_db
 
     app = _app()
     with app.app_context():

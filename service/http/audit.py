@@ -14,14 +14,14 @@ from flask import Flask, Response, stream_with_context
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from service.app import get_db
 from service.audit import get_state
-from service.audit import init_app as init_audit
 from service.audit.export import FORMATS, MEDIA_TYPES, ExportFilters, iter_export, plan_and_record_export
 from service.audit.writer import to_utc_iso
 from service.auth import require_roles
+from service.db import get_db
 from service.errors import PROBLEM_MIME, ServiceUnavailable
 from service.extensions import get_api
+from service.http.caller import current_caller
 from service.http.parsing import StrictBlueprint
 
 blp = StrictBlueprint("audit", __name__, url_prefix="/v1/audit", description="The audit trail (auditor role)")
@@ -99,7 +99,7 @@ class AuditEvents(MethodView):
         db = get_db()
         state = get_state()
         try:
-            receipt, plan = plan_and_record_export(db, state, filters, fmt, action=ACTION)
+            receipt, plan = plan_and_record_export(db, state, filters, fmt, action=ACTION, **_identity())
         except ServiceUnavailable:
             raise
         except Exception as exc:  # database down, lock timeout, signing key unreadable: nothing exported
@@ -114,6 +114,11 @@ class AuditEvents(MethodView):
         return resp
 
 
+def _identity() -> dict:
+    caller = current_caller()
+    return {"actor": caller.actor, "role": caller.role, "request_id": caller.request_id,
+            "source_addr": caller.source_addr}
+
+
 def init_app(app: Flask) -> None:
-    init_audit(app)
     get_api(app).register_blueprint(blp)

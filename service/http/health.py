@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from service.app import get_db
+from service.db import get_db
 from service.errors import problem
 from service.extensions import get_api
 

@@ -17,20 +17,18 @@ transaction.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-import orjson
 from flask import Flask, Response, current_app
 from flask.views import MethodView
-from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge, UnprocessableEntity
 
 from service.auth import require_roles
-from service.errors import PROBLEM_MIME, problem_body
+from service.errors import PROBLEM_MIME
 from service.extensions import get_api
-from service.http import guidance_common as common
+from service.http.batch_loader import ItemLoader
+from service.http.caller import current_caller
 from service.http.parsing import StrictBlueprint, json_body
 from service.http.schemas import (
     BatchRequestSchema,
@@ -40,100 +38,11 @@ from service.http.schemas import (
     ProblemSchema,
     PurposeHeaderSchema,
 )
-from service.releases import current_knowledge
+from service.interpretation import InvalidInput, interpret, interpret_batch
 
 blp = StrictBlueprint("interpretations", __name__, url_prefix="/v1", description="Genotype interpretations")
 
-log = logging.getLogger(__name__)
-_ITEM_SCHEMA = InterpretationRequestSchema()
-_ITEM_WITHOUT_GENOTYPES = InterpretationRequestSchema(exclude=("genotypes",))
 _PROBLEMS = dict(schema=ProblemSchema, content_type=PROBLEM_MIME)
-
-
-class _Interpretation:
-    """One interpreted body: the response dict (without receipt) and its audit event."""
-
-    __slots__ = ("response", "event")
-
-    def __init__(self, response: dict[str, Any], event: dict[str, Any]):
-        self.response = response
-        self.event = event
-
-
-class _ItemLoader:
-    """Loads a batch's items as `InterpretationRequestSchema` does, validating each distinct
-    `genotypes` array (as sent, byte for byte) once per batch: a batch repeats a few genotypes
-    over many patients, and the nested gene entries were most of an item's load.
-
-    An item whose genotypes were seen in a valid item gets those loaded entries, and the rest of
-    it (patient_ref, drugs, purpose, unknown keys) is loaded by the same schema without the
-    genotypes field. The entries' validation depends on nothing else in the item, so the result
-    is the full load's. Any item that fails there is loaded in full again, so that its errors are
-    exactly the full load's."""
-
-    __slots__ = ("_genotypes",)
-
-    def __init__(self):
-        self._genotypes: dict[bytes, list[dict[str, Any]]] = {}
-
-    @staticmethod
-    def _key(raw: Any) -> bytes | None:
-        if not isinstance(raw, list):
-            return None
-        try:
-            key = orjson.dumps(raw)
-        except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits: no key
-            return None
-        # orjson writes NaN and Infinity (which the request's JSON may hold) as null, so an
-        # array with null in it is not told apart from one with NaN: no key.
-        return None if b"null" in key else key
-
-    def load(self, item: Any) -> dict[str, Any]:
-        if not isinstance(item, dict):
-            _not_an_object()
-        key = self._key(item.get("genotypes"))
-        genotypes = self._genotypes.get(key) if key is not None else None
-        if genotypes is not None:
-            try:
-                rest = _ITEM_WITHOUT_GENOTYPES.load({k: v for k, v in item.items() if k != "genotypes"})
-            except ValidationError:
-                pass
-            else:
-                return {**rest, "genotypes": genotypes}
-        body = _ITEM_SCHEMA.load(item)
-        if key is not None:
-            self._genotypes[key] = body["genotypes"]
-        return body
-
-
-def interpret_body(interp: common.Interpreter, body: dict[str, Any]) -> _Interpretation:
-    entries = [common.entry_from(e) for e in body["genotypes"]]
-    results = [interp.interpret(e) for e in entries]
-    seen: set[str] = set()
-    for r in results:  # the same gene under two spellings (an alias, a case): which one holds?
-        if r.gene in seen:
-            raise ValidationError({"genotypes": [f"{r.gene} is given more than once"]})
-        seen.add(r.gene)
-    drugs = body.get("drugs")
-    if drugs is not None:  # one answer per drug, however often (or in whatever case) it was asked
-        firsts: dict[str, str] = {}
-        for d in drugs:
-            firsts.setdefault(d.strip().lower(), d)
-        drugs = list(firsts.values())
-    guidance, guidance_dicts = interp.guidance_dicts(drugs, entries, results)
-    release = interp.kb.release
-    response = {
-        "patient_ref": body.get("patient_ref"),
-        "genes": [interp.gene_dict(e) for e in entries],
-        "drugs": guidance_dicts,
-        "release": release,
-    }
-    event = {
-        **interp.answered_event(body["genotypes"], drugs, results, guidance),
-        "patient_ref": body.get("patient_ref"),
-        "purpose": common.purpose_of_use(body.get("purpose")),
-    }
-    return _Interpretation(response, event)
 
 
 @blp.route("/interpretations")
@@ -151,17 +60,15 @@ class Interpretations(MethodView):
         Per-gene problems (unknown gene or allele, malformed notation) do not fail the request:
         the gene result says `invalid` / `unknown_allele` with a message, and the drugs that need
         that gene answer `missing_genes`."""
-        kb = current_knowledge()
         try:
-            done = interpret_body(common.Interpreter(kb), body)
-        except ValidationError as exc:
+            return interpret(body["genotypes"], body.get("drugs"), caller=current_caller(),
+                             patient_ref=body.get("patient_ref"), purpose=body.get("purpose"))
+        except InvalidInput as exc:
             _refuse(422, "The request did not validate; see `errors`.", {"json": exc.normalized_messages()})
-        (receipt,) = common.write_audit([done.event])
-        return {**done.response, **common.receipt_fields(receipt)}
 
 
 def _refuse(status: int, detail: str, errors: Any = None) -> NoReturn:
-    """Refuse the whole batch; service/errors.py answers (and audits) the raised HTTP error."""
+    """Refuse the whole request; service/errors.py answers (and audits) the raised HTTP error."""
     exc = RequestEntityTooLarge(detail) if status == 413 else UnprocessableEntity(detail)
     if errors:
         exc.data = {"messages": errors}
@@ -186,63 +93,28 @@ class Batch(MethodView):
         Each item is an interpretation body and is answered in its place by
         `{"status": 200, "result": interpretation}` or `{"status": 422, "error": problem}`;
         the batch itself answers 200 whenever its envelope is valid."""
-        raw = json_body()  # strict: 415 for a non-JSON body, 4xx for duplicate keys, deep nesting
-        if not isinstance(raw, dict) or set(raw) != {"items"} or not isinstance(raw["items"], list):
-            _refuse(422, 'The body must be {"items": [interpretation body, ...]}.',
-                    {"items": ["An array of interpretation bodies is required."]})
-        items = raw["items"]
-        limit = int(current_app.config.get("PGX_BATCH_MAX_ITEMS", 5000))
-        if not items:
-            _refuse(422, "A batch needs at least one item.", {"items": ["Empty array."]})
-        if len(items) > limit:
-            _refuse(413, f"A batch holds at most {limit} items; this one has {len(items)}. Split it.")
-
-        kb = current_knowledge()
-        interp = common.Interpreter(kb)
-        answers: list[tuple[int, Any]] = []  # (status, _Interpretation | problem dict)
-        events = []
-        loader = _ItemLoader()
-        for index, item in enumerate(items):
-            try:
-                body = loader.load(item)
-                done = interpret_body(interp, body)
-            except ValidationError as exc:
-                error = problem_body(422, "Unprocessable Entity",
-                                     f"Item {index} did not validate; see `errors`.",
-                                     errors=exc.normalized_messages())
-                answers.append((422, error))
-                events.append(common.make_event(
-                    outcome=422, input=common.raw_entries(item), patient_ref=common.raw_patient_ref(item),
-                    release=kb.release, purpose=common.purpose_of_use()))
-                continue
-            except Exception as exc:  # a defect, not the caller's fault: this item only, logged by type
-                log.error("batch item %d could not be interpreted (%s)", index, type(exc).__name__)
-                error = problem_body(500, "Internal Server Error",
-                                     f"Item {index} could not be interpreted; the error has been logged.")
-                answers.append((500, error))
-                events.append(common.make_event(
-                    outcome=500, input=common.raw_entries(item), patient_ref=common.raw_patient_ref(item),
-                    release=kb.release, purpose=common.purpose_of_use()))
-                continue
-            answers.append((200, done))
-            events.append(done.event)
-
-        receipts = common.write_audit(events)
-        out = []
-        failed = 0
-        for (status, answer), receipt in zip(answers, receipts, strict=True):
-            if status == 200:
-                out.append({"status": 200, "result": {**answer.response, **common.receipt_fields(receipt)}})
-            else:
-                failed += 1
-                out.append({"status": status, "error": {**answer, **common.problem_extras(receipt)}})
+        items = _batch_items(json_body())  # strict: 415 for a non-JSON body, 4xx for duplicate keys, deep nesting
+        answer = interpret_batch(items, load=ItemLoader().load, caller=current_caller())
         # Built field by field in the shape of BatchResponseSchema (tests check that dumping it
-        # through the schema changes nothing), not dumped by marshmallow (~10^5 nested objects),
-        # and streamed item by item: the records are committed, and thousands of answers never
-        # become one giant string in memory.
-        head = {"release": kb.release, "count": len(out), "failed": failed}
+        # through the schema changes nothing), not dumped by marshmallow, and streamed item by
+        # item: the records are committed, and thousands of answers never become one string.
+        head = {"release": answer.release, "count": len(answer.items), "failed": answer.failed}
         dumps = functools.partial(current_app.json.dumps, separators=(",", ":"))
-        return Response(_stream(head, out, dumps), mimetype="application/json")
+        return Response(_stream(head, answer.items, dumps), mimetype="application/json")
+
+
+def _batch_items(raw: Any) -> list[Any]:
+    """The envelope's items, or the whole batch refused (422, 413)."""
+    if not isinstance(raw, dict) or set(raw) != {"items"} or not isinstance(raw["items"], list):
+        _refuse(422, 'The body must be {"items": [interpretation body, ...]}.',
+                {"items": ["An array of interpretation bodies is required."]})
+    items = raw["items"]
+    limit = int(current_app.config.get("PGX_BATCH_MAX_ITEMS", 5000))
+    if not items:
+        _refuse(422, "A batch needs at least one item.", {"items": ["Empty array."]})
+    if len(items) > limit:
+        _refuse(413, f"A batch holds at most {limit} items; this one has {len(items)}. Split it.")
+    return items
 
 
 def _stream(head: dict[str, Any], items: list[dict[str, Any]], dumps) -> Iterator[str]:
@@ -250,10 +122,6 @@ def _stream(head: dict[str, Any], items: list[dict[str, Any]], dumps) -> Iterato
     for i, item in enumerate(items):
         yield ("," if i else "") + dumps(item)
     yield "]}\n"
-
-
-def _not_an_object():
-    raise ValidationError({"_schema": ["An item must be a JSON object (an interpretation body)."]})
 
 
 def init_app(app: Flask) -> None:

@@ -7,8 +7,8 @@ from flask import Flask, abort
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from service.app import get_db
 from service.auth import ROLES, require_roles
+from service.db import get_db
 from service.errors import PROBLEM_MIME
 from service.extensions import get_api
 from service.http.parsing import StrictBlueprint

@@ -182,10 +182,10 @@ def check_log(url: str, instance_dir: Path, acks: list[Ack]) -> tuple[list[str],
     """Every acknowledged lookup has exactly one record (same audit id, request id, hash), and the
     exported log verifies (contiguous seq, chain, signed checkpoint). Returns (problems, report)."""
     from service import create_app
-    from service.app import get_db
     from service.audit import get_state
     from service.audit.export import ExportFilters, iter_export
     from service.audit.verify import verify_export
+    from service.db import get_db
 
     app = create_app({"PGX_DATABASE_URL": url, "PGX_INSTANCE_DIR": str(instance_dir),
                       "PGX_PATIENT_REF_KEY": "test-patient-key"})

@@ -26,15 +26,15 @@ def event(i: int, **overrides) -> dict:
 
 
 def append(app, events: list[dict]):
-    from service.app import get_db
+    from service.db import get_db
 
     with app.app_context(), get_db(app).write_transaction() as conn:
         return append_events(conn, events)
 
 
 def export_text(app, fmt: str = "ndjson", **filters) -> str:
-    from service.app import get_db
     from service.audit.export import ExportFilters, iter_export
+    from service.db import get_db
 
     with app.app_context():
         return "".join(iter_export(get_db(app), ExportFilters(**filters), fmt))

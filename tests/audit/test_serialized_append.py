@@ -193,12 +193,12 @@ def test_postgres_requests_queued_while_the_lock_is_waited_for_join_that_group(a
     import threading
     import time
 
-    from service.audit.writer import PG_AUDIT_LOCK_KEY, get_state, prepare_events
-    from service.http.guidance_common import GroupCommitter
+    from service.audit import get_committer
+    from service.audit.writer import PG_AUDIT_LOCK_KEY, prepare_events
 
     db = audit_app.extensions["pgx.db"]
     with audit_app.app_context():
-        committer = GroupCommitter(db, get_state())
+        committer = get_committer(audit_app)
         batches = [prepare_events([event(3 * i + k) for k in range(1 + i % 2)], ident={}) for i in range(5)]
     out: dict[int, list] = {}
 

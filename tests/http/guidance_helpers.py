@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from service.app import get_db
+from service.db import get_db
 
 
 def audit_rows(app, audit_ids: list[str]) -> dict[str, dict]:

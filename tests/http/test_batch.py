@@ -111,13 +111,13 @@ def test_only_pharmacy_systems_may_send_batches(client, auth):
     assert_problem(client.post(URL, json=payload), 401)
 
 
-def test_when_the_audit_cannot_be_written_no_item_is_answered(client, auth, monkeypatch):
-    import service.audit
+def test_when_the_audit_cannot_be_written_no_item_is_answered(app, client, auth, monkeypatch):
+    from service.audit import get_committer
 
     def broken(conn, events, **_kw):
         raise RuntimeError("lock timeout")
 
-    monkeypatch.setattr(service.audit, "append_events", broken)
+    monkeypatch.setattr(get_committer(app), "append", broken)
     resp = client.post(URL, json={"items": [_item(i) for i in range(5)]}, headers=auth("pharmacy"))
     assert_problem(resp, 503)
     assert "Metabolizer" not in resp.get_data(as_text=True)
@@ -168,7 +168,7 @@ def _answer_without_receipt(item: dict, index: int) -> dict:
 
 
 def test_items_sharing_their_genotypes_are_answered_as_if_each_came_alone(client, auth):
-    """The batch loads each distinct genotypes array once (_ItemLoader): every item, valid or
+    """The batch loads each distinct genotypes array once (ItemLoader): every item, valid or
     not, is answered exactly as a batch holding only that item answers it."""
     shared = [{"gene": "CYP2C19", "diplotype": "*1/*2"}, {"gene": "CYP2D6", "diplotype": "*1/*4"}]
     items = [

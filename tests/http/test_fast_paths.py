@@ -93,8 +93,8 @@ def test_a_cached_answer_is_audited_like_the_first_one(app, client, auth):
     input, result, warnings, genes, drugs and release, and its own patient and purpose."""
     from sqlalchemy import select
 
-    from service.app import get_db
     from service.audit.models import audit_event
+    from service.db import get_db
 
     query = "/v1/lookup?gene=CYP2D6&diplotype=*4/*1&drug=codeine"  # normalized (reordered), with a warning
     ids = []
@@ -128,15 +128,15 @@ def test_audit_headers_loads_are_remembered_without_a_patient_reference(client, 
 
 
 def test_a_cached_answer_is_byte_for_byte_what_the_json_provider_writes(app, client, auth):
-    """The cached answer's template (service/http/lookup.py AnswerTemplate) with its receipt
+    """The cached answer's template (service/http/answer_cache.py AnswerTemplate) with its receipt
     spliced in: the same bytes the JSON provider writes for the same object, receipt included."""
-    from service.http import lookup
+    from service.http import answer_cache
 
     query = "/v1/lookup?gene=CYP2C9&diplotype=*1/*3&drug=celecoxib"
     first = client.get(query, headers=auth("clinician"))  # computed (or already cached)
     second = client.get(query, headers=auth("clinician"))  # cached: spliced
     assert first.status_code == second.status_code == 200
-    assert any(isinstance(t, lookup.AnswerTemplate) for t, _ in lookup._answers.values())
+    assert any(isinstance(t, answer_cache.AnswerTemplate) for t, _ in answer_cache._answers.values())
     for resp in (first, second):
         body = json.loads(resp.get_data())
         with app.app_context():
@@ -148,8 +148,8 @@ def test_a_cached_answer_is_byte_for_byte_what_the_json_provider_writes(app, cli
     assert b["audit_entry_hash"] != a["audit_entry_hash"] and len(b["audit_entry_hash"]) == 64
     from sqlalchemy import select
 
-    from service.app import get_db
     from service.audit.models import audit_event
+    from service.db import get_db
 
     with app.app_context(), get_db(app).engine.connect() as conn:
         row = conn.execute(select(audit_event.c.seq, audit_event.c.entry_hash)
@@ -162,13 +162,13 @@ def test_a_cached_answer_is_byte_for_byte_what_the_json_provider_writes(app, cli
 
 
 def test_a_batch_audits_each_item_as_if_it_came_alone(app, client, auth):
-    """A batch normalizes each distinct input's audit event once (Interpreter.answered_event):
+    """A batch normalizes each distinct input's audit event once (RequestMemo.answered_event):
     every item's record still carries what the same body posted alone records, with its own
     patient and purpose, and inputs that differ only in order or spelling stay apart."""
     from sqlalchemy import select
 
-    from service.app import get_db
     from service.audit.models import audit_event
+    from service.db import get_db
 
     items = [
         {"patient_ref": "MRN-B-1", "purpose": "treatment",

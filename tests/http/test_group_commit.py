@@ -1,4 +1,4 @@
-"""The audit group commit (service/http/guidance_common.py GroupCommitter) on its own: records of
+"""The audit group commit (service/audit/group_commit.py GroupCommitter) on its own: records of
 concurrent requests share transactions, each request gets its own receipts, and a transaction
 that fails (or never begins) fails every request in it, closed, without wedging the next ones."""
 
@@ -10,9 +10,8 @@ import time
 
 import pytest
 
-import service.audit
+from service.audit.group_commit import GroupCommitter
 from service.errors import ServiceUnavailable
-from service.http.guidance_common import GroupCommitter
 
 
 class FakeDatabase:
@@ -33,14 +32,13 @@ class FakeDatabase:
 
 
 @pytest.fixture
-def committer(monkeypatch):
+def committer():
     def append_events(conn, records, *, state, prepared):
         assert prepared
         conn.extend(r["id"] for r in records)
         return [f"receipt-{r['id']}" for r in records]
 
-    monkeypatch.setattr(service.audit, "append_events", append_events)
-    return GroupCommitter(FakeDatabase(), state=None)
+    return GroupCommitter(FakeDatabase(), state=None, append=append_events)
 
 
 def _run(committer, n: int) -> dict[int, object]:

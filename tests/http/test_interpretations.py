@@ -186,13 +186,13 @@ def test_purpose_from_the_body(app, client, auth):
     assert audit_row(app, body["audit_id"])["purpose"] == "TREAT"
 
 
-def test_when_the_audit_cannot_be_written_no_answer_leaves(client, auth, monkeypatch):
-    import service.audit
+def test_when_the_audit_cannot_be_written_no_answer_leaves(app, client, auth, monkeypatch):
+    from service.audit import get_committer
 
     def broken(conn, events, **_kw):
         raise RuntimeError("lock timeout")
 
-    monkeypatch.setattr(service.audit, "append_events", broken)
+    monkeypatch.setattr(get_committer(app), "append", broken)
     payload = {"genotypes": [{"gene": "CYP2D6", "diplotype": "*1/*1x2"}]}
     resp = client.post(URL, json=payload, headers=auth("pharmacy"))
     assert_problem(resp, 503)

@@ -131,12 +131,12 @@ def test_purpose_of_use_header_is_recorded(app, client, auth):
 
 
 def test_when_the_audit_cannot_be_written_no_answer_leaves(app, client, auth, monkeypatch):
-    import service.audit
+    from service.audit import get_committer
 
     def broken(conn, events, **_kw):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(service.audit, "append_events", broken)
+    monkeypatch.setattr(get_committer(app), "append", broken)
     resp = client.get("/v1/lookup?gene=CYP2D6&diplotype=*1/*1x2&drug=codeine", headers=auth("clinician"))
     body = assert_problem(resp, 503)
     text = resp.get_data(as_text=True)

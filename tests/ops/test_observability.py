@@ -220,7 +220,7 @@ def test_module_exposes_the_documented_hooks():
 def test_write_transactions_are_timed(bare_app, bare_client):
     from sqlalchemy import text
 
-    from service.app import get_db
+    from service.db import get_db
 
     def count() -> float:
         for line in _metric_lines(bare_client):

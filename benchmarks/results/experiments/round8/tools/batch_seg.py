@@ -5,8 +5,9 @@ import functools
 import sys
 import time
 
-import service.audit.writer as W
 import service.http.guidance_common as GC
+
+import service.audit.writer as W
 
 sys.argv = [sys.argv[0], "pg"]
 spent: dict[str, float] = {}
