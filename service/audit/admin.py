@@ -36,14 +36,15 @@ def client_act_event(act: str, client: Any, previous: Any = None, *, action: str
 
 
 def client_act_recorder(*, action: str, outcome: int, state: AuditState | None = None,
-                        actor: str | None = None, role: str | None = None):
-    """The `audit` hook for create_client / revoke_client / rotate_client. In a request the actor
-    is the calling client; elsewhere (the command line) give `actor` and `role`."""
+                        actor: str | None = None, role: str | None = None,
+                        request_id: str | None = None, source_addr: str | None = None):
+    """The `audit` hook for create_client / revoke_client / rotate_client: the caller names who
+    acts (`actor`, `role`; in a request also its `request_id` and `source_addr`)."""
 
     def record(conn, act: str, client, previous) -> None:
         event = client_act_event(act, client, previous, action=action, outcome=outcome)
         if actor is not None:
-            event.update(actor=actor, role=role, request_id=None, source_addr=None)
+            event.update(actor=actor, role=role, request_id=request_id, source_addr=source_addr)
         append_events(conn, [event], state=state)
 
     return record

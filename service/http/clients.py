@@ -23,6 +23,7 @@ from service.auth.clients import (
     rotate_client,
 )
 from service.extensions import get_api
+from service.http.caller import current_caller
 from service.http.parsing import StrictBlueprint
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,10 @@ def _dump(info: ClientInfo, key: str | None = None) -> dict:
 
 def _recorder(outcome: int):
     """The act's audit record, written in the transaction that makes it (actor: the caller)."""
+    caller = current_caller()
     return client_act_recorder(action=f"{request.method} {request.url_rule.rule}", outcome=outcome,
-                               state=get_state())
+                               state=get_state(), actor=caller.actor, role=caller.role,
+                               request_id=caller.request_id, source_addr=caller.source_addr)
 
 
 def _actor() -> str:
