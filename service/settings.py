@@ -18,6 +18,18 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
+def default_public_base_url() -> str:
+    """The service's URL as its first bind address names it (PGX_BIND, as `pgx serve` sets it);
+    behind a proxy or TLS terminator set PGX_PUBLIC_BASE_URL to the URL clients call."""
+    first = (os.environ.get("PGX_BIND") or "127.0.0.1:8000").split(",")[0].strip()
+    if first.startswith(("unix:", "fd://")) or ":" not in first:
+        first = "127.0.0.1:8000"
+    host, _, port = first.rpartition(":")
+    if host in ("0.0.0.0", ""):  # noqa: S104 - reading a bind address, not binding
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
 def default_database_url() -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
@@ -47,6 +59,16 @@ class Settings:
         default_factory=lambda: _env("PGX_REFERENCE_TABLES", str(REPO_ROOT / "reference_tables"))
         or str(REPO_ROOT / "reference_tables")
     )
+    # CDS Hooks: the public base URL the JWTs' `aud` must name (+ the path called), the clock
+    # leeway and the longest token lifetime accepted, the timeout of a fetch from the EHR's FHIR server.
+    public_base_url: str = field(
+        default_factory=lambda: (_env("PGX_PUBLIC_BASE_URL") or default_public_base_url()).rstrip("/")
+    )
+    cds_jwt_leeway_s: float = field(default_factory=lambda: float(_env("PGX_CDS_JWT_LEEWAY_S", "30") or "30"))
+    cds_jwt_max_lifetime_s: float = field(
+        default_factory=lambda: float(_env("PGX_CDS_JWT_MAX_LIFETIME_S", "3600") or "3600")
+    )
+    cds_fhir_timeout_s: float = field(default_factory=lambda: float(_env("PGX_CDS_FHIR_TIMEOUT_S", "3") or "3"))
     instance_dir: str = field(default_factory=lambda: _env("PGX_INSTANCE_DIR", str(REPO_ROOT / "var")) or "var")
     # Proxies in front that set X-Forwarded-For/-Proto/-Host/-Port (a TLS-terminating proxy: 1).
     # 0 (the default): those headers are ignored, so no caller can forge its address.

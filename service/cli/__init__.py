@@ -10,6 +10,7 @@ SUBCOMMAND_MODULES = (
     "service.cli.db",
     "service.cli.tables",
     "service.cli.clients",
+    "service.cli.cds_clients",
     "service.cli.audit",
     "service.cli.serve",
 )

@@ -1,0 +1,131 @@
+"""CDS Hooks 2.0 endpoints: `GET /cds-services`, `POST /cds-services/{id}`,
+`POST /cds-services/{id}/feedback`.
+
+Every call must carry the JWT of a registered CDS client (service/auth/cds_trust.py), verified
+against the endpoint's public URL (PGX_PUBLIC_BASE_URL + the path called); anything that fails
+is 401 with an OperationOutcome that names the fault and nothing clinical. Errors are answered
+as OperationOutcome resources (what CDS Hooks clients expect), refusals of hook and feedback
+calls are audited like every refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.auth.cds_trust import CdsAuthError, verify_cds_jwt
+from service.cds import advice
+from service.cds.hooks import SERVICES, HookRequestError, discovery_document, read_feedback, read_hook_request
+from service.errors import ServiceUnavailable
+from service.releases import current_knowledge
+
+blp = Blueprint("cds_hooks", __name__)
+log = logging.getLogger(__name__)
+
+
+def _outcome(status: int, code: str, text: str, headers: dict[str, str] | None = None):
+    body = {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
+    resp = jsonify(body)
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _bearer() -> str | None:
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _who() -> advice.HookCaller:
+    """The verified CDS client of this call; CdsAuthError (-> 401) otherwise."""
+    settings = current_app.config["PGX_SETTINGS"]
+    base = str(current_app.config.get("PGX_PUBLIC_BASE_URL") or settings.public_base_url).rstrip("/")
+    try:
+        caller = verify_cds_jwt(current_app._get_current_object(), _bearer(), base + request.path)  # noqa: SLF001
+    except SQLAlchemyError as exc:  # the registry or the jti store unreachable: fail closed
+        log.error("CDS client check failed (%s)", type(exc).__name__)
+        raise ServiceUnavailable("The CDS client could not be checked right now; try again shortly.") from None
+    return advice.HookCaller(caller.issuer, getattr(g, "request_id", None), request.remote_addr)
+
+
+def _unauthorized(exc: CdsAuthError):
+    return _outcome(401, "security", f"The CDS client is not trusted: {exc}.",
+                    {"WWW-Authenticate": 'Bearer realm="cds-services", error="invalid_token"'})
+
+
+def _claimed() -> dict[str, Any]:
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        return {}
+    return {k: str(body.get(k))[:100] for k in ("hook", "hookInstance") if isinstance(body.get(k), str)}
+
+
+@blp.get("/cds-services")
+def discovery():
+    try:
+        _who()
+    except CdsAuthError as exc:
+        return _unauthorized(exc)
+    return jsonify(discovery_document())
+
+
+@blp.post("/cds-services/<service_id>")
+def hook(service_id: str):
+    action = f"POST /cds-services/{service_id}"
+    try:
+        who = _who()
+    except CdsAuthError as exc:
+        advice.refuse(None, action, 401, str(exc), claimed=_claimed())
+        return _unauthorized(exc)
+    service = SERVICES.get(service_id)
+    if service is None:
+        advice.refuse(who, action, 404, "no such CDS service", claimed=_claimed())
+        return _outcome(404, "not-found", f"No CDS service {service_id!r}; see GET /cds-services.")
+    try:
+        req = read_hook_request(service, request.get_json(force=True, silent=True))
+    except HookRequestError as exc:
+        advice.refuse(who, action, 400, str(exc), claimed=_claimed())
+        return _outcome(400, "invalid", str(exc))
+    try:
+        body = advice.advise(req, who, db=current_app.extensions["pgx.db"], kb=current_knowledge(),
+                             fhir_timeout_s=float(current_app.config["PGX_CDS_FHIR_TIMEOUT_S"]))
+    except advice.PrefetchUnavailable as exc:
+        advice.refuse(who, action, 412, str(exc), req=req)
+        return _outcome(412, "not-found", str(exc))
+    return jsonify(body)
+
+
+@blp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str):
+    action = f"POST /cds-services/{service_id}/feedback"
+    try:
+        who = _who()
+    except CdsAuthError as exc:
+        advice.refuse(None, action, 401, str(exc))
+        return _unauthorized(exc)
+    if service_id not in SERVICES:
+        advice.refuse(who, action, 404, "no such CDS service")
+        return _outcome(404, "not-found", f"No CDS service {service_id!r}; see GET /cds-services.")
+    try:
+        items = read_feedback(request.get_json(force=True, silent=True))
+    except HookRequestError as exc:
+        advice.refuse(who, action, 400, str(exc))
+        return _outcome(400, "invalid", str(exc))
+    audit_id = advice.record_feedback(service_id, items, who, db=current_app.extensions["pgx.db"])
+    return jsonify({"received": len(items), "audit_id": audit_id})
+
+
+@blp.errorhandler(ServiceUnavailable)
+def _unavailable(exc: ServiceUnavailable):
+    return _outcome(503, "transient", exc.detail, {"Retry-After": "5"})
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(blp)
