@@ -15,6 +15,7 @@ creates an API client, starts `pgx serve`, and measures:
   D. what bounds it: the audit write time (pgx_audit_write_seconds from /metrics: its mean, and
      audit writes/s x mean = the share of wall time the serialized audit section is busy) and,
      on SQLite, synchronous=FULL (the default) against NORMAL (one fsync per commit less).
+  E. with --cds, CDS Hooks order-sign calls (real JWTs) against /healthz (benchmarks/bench_cds.py);
 
 Nothing is asserted: the figures are printed (Markdown tables) and, with --json-out, saved.
 The load generator shares the machine with the server (and with PostgreSQL): on a 2-core box
@@ -44,6 +45,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import bench_cds  # the --cds section (this script's own folder is on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -443,6 +446,9 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
             res = lookup_vs_healthz(base, key, workdir, connections=args.connections, duration=args.duration,
                                     runs=args.runs)
             out["headline"] = res
+            if args.cds:  # benchmarks/bench_cds.py
+                out["cds"] = bench_cds.section(base, env, workdir, pgx=pgx, wrk=wrk, connections=args.cds_connections,
+                                               duration=args.duration, runs=args.runs)
             if not args.skip_batch:
                 out["batch"] = batch_latency(base, key, args.batch_runs)
         h, lk = res["healthz"], res["lookup"]
@@ -562,6 +568,8 @@ def main() -> None:
                         help="PGX_RATELIMIT_STORAGE_URI for the server (e.g. redis://127.0.0.1:6379/15)")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every server started (repeatable), e.g. PGX_CPU_AFFINITY=on")
+    parser.add_argument("--cds", action="store_true", help="also CDS Hooks order-sign calls vs /healthz")
+    parser.add_argument("--cds-connections", type=int, default=16)
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
     args.scaling = [int(x) for x in args.scaling.split(",") if x.strip()]

@@ -31,7 +31,7 @@ COMPONENTS = (
     "service.http.interpretations",  # POST /v1/interpretations[/batch]
     "service.http.audit",  # GET /v1/audit/events
     "service.http.clients",  # admin: API clients
-    # "service.cds.views",  # CDS Hooks: /cds-services
+    "service.cds.views",  # CDS Hooks: /cds-services
 )
 
 

@@ -8,7 +8,7 @@ MODEL_MODULES = (
     "service.releases_store",  # knowledge releases
     "service.audit.models",  # audit events and checkpoints
     "service.auth.models",  # API clients
-    "service.auth.cds_models",  # CDS Hooks clients, JWT ids, advised orders, feedback
+    "service.auth.cds_models",  # CDS Hooks clients, JWT ids, card feedback
 )
 
 

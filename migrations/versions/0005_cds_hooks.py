@@ -1,4 +1,4 @@
-"""CDS Hooks: registered CDS clients, accepted JWT ids, advised orders, card feedback
+"""CDS Hooks: registered CDS clients, accepted JWT ids, card feedback
 
 Revision ID: 0005_cds_hooks
 Revises: 0004_audit_append_path
@@ -35,16 +35,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_cds_jti_expires_at"), "cds_jti", ["expires_at"])
     op.create_table(
-        "cds_advised_orders",
-        sa.Column("order_key", sa.String(length=64), nullable=False),
-        sa.Column("hook", sa.String(length=50), nullable=False),
-        sa.Column("hook_instance", sa.String(length=100), nullable=False),
-        sa.Column("card_uuid", sa.String(length=36), nullable=False),
-        sa.Column("shown_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("order_key", name=op.f("pk_cds_advised_orders")),
-    )
-    op.create_index(op.f("ix_cds_advised_orders_shown_at"), "cds_advised_orders", ["shown_at"])
-    op.create_table(
         "cds_feedback",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("service_id", sa.String(length=100), nullable=False),
@@ -64,8 +54,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_cds_feedback_card_uuid"), table_name="cds_feedback")
     op.drop_table("cds_feedback")
-    op.drop_index(op.f("ix_cds_advised_orders_shown_at"), table_name="cds_advised_orders")
-    op.drop_table("cds_advised_orders")
     op.drop_index(op.f("ix_cds_jti_expires_at"), table_name="cds_jti")
     op.drop_table("cds_jti")
     op.drop_table("cds_clients")

@@ -1,9 +1,9 @@
-"""CDS Hooks tables: the registered CDS clients (EHRs), the JWT ids already accepted, the orders
-already advised on, and the clinicians' feedback on cards.
+"""CDS Hooks tables: the registered CDS clients (EHRs), the JWT ids already accepted, and the
+clinicians' feedback on cards. (Which orders were shown a card is read from the audit trail:
+service/interpretation/cds_records.py.)
 
 Every row lives in the database, never in a worker's memory: the service scales out behind a
-load balancer on one PostgreSQL, and a replayed token or a second hook of the same ordering
-session may reach any worker.
+load balancer on one PostgreSQL, and a replayed token may reach any worker.
 """
 
 from __future__ import annotations
@@ -39,21 +39,6 @@ class CdsJti(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
 
 
-class CdsAdvisedOrder(Base):
-    """A draft order a card was shown for, so the next hook of the same order stays silent.
-
-    `order_key` is a keyed hash of (issuer, patient, order id, drug, card's direction): no
-    patient id in clear. `hook_instance` is the call that showed it."""
-
-    __tablename__ = "cds_advised_orders"
-
-    order_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    hook: Mapped[str] = mapped_column(String(50), nullable=False)
-    hook_instance: Mapped[str] = mapped_column(String(100), nullable=False)
-    card_uuid: Mapped[str] = mapped_column(String(36), nullable=False)
-    shown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
-
-
 class CdsFeedback(Base):
     """One feedback item (accepted / overridden) on a card, as the CDS client sent it."""
 
@@ -73,5 +58,4 @@ class CdsFeedback(Base):
 
 cds_clients = CdsClient.__table__
 cds_jti = CdsJti.__table__
-cds_advised_orders = CdsAdvisedOrder.__table__
 cds_feedback = CdsFeedback.__table__

@@ -10,12 +10,9 @@ held back because the order was shown them before. It is committed before the an
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from service.cds.cards import DraftOrder, card_for, md
 from service.cds.fhir_fetch import FhirFetchError, fetch_genotypes
@@ -24,11 +21,10 @@ from service.fhir.drugs import read_medication
 from service.fhir.errors import FhirInputError
 from service.fhir.genotypes import read_genotypes
 from service.interpretation import Caller, RequestMemo, entry_from, record, record_refusal
-from service.interpretation.cds_records import order_key, remember_shown, shown_before, store_feedback
+from service.interpretation.cds_records import shown_before, store_feedback
 from service.interpretation.events import audit_input, make_event, result_summary, warnings_of
 from service.pgx.results import DrugGuidance, GeneResult, GeneStatus
 
-log = logging.getLogger(__name__)
 MAX_ACTOR = 200
 INFO_SOURCE = {"label": "PGx dose-guidance service (CPIC guidelines)"}
 
@@ -104,18 +100,19 @@ def advise(req: HookRequest, who: HookCaller, *, db, kb, fhir_timeout_s: float) 
     for d in guidance:
         by_drug.setdefault(d.drug, []).append(d)
 
-    cards: list[tuple[str | None, dict[str, Any], dict[str, Any] | None]] = []  # (order key, card, row)
+    cards: list[tuple[tuple | None, dict[str, Any], dict[str, Any] | None]] = []  # (shown key, card, row)
     for group in orders:
         for order in group:
             card = card_for(order, by_drug.get(order.drug, []), genes, kb.release)
             if card is not None:
                 direction = card["extension"]["org.pgx-service.direction"]
-                key = order_key(who.issuer, req.patient_id, order.reference, order.drug, direction)
+                key = (order.reference, order.drug, direction)
                 cards.append((key, card, {"uuid": card["uuid"], "order": order.reference, "drug": order.drug,
                                           "indicator": card["indicator"], "direction": direction}))
     cards += [(None, c, None) for c in _problem_cards(drugs, by_drug, results, unreadable_genotypes, kb)]
 
-    held_back = shown_before(db, [k for k, _, _ in cards if k]) if req.filter_repeated else set()
+    wanted = [k for k, _, _ in cards if k]
+    held_back = shown_before(db, who.issuer, req.patient_id, wanted) if req.filter_repeated else {}
     answered = [(k, c, row) for k, c, row in cards if k is None or k not in held_back]
     event = make_event(
         outcome=200,
@@ -128,15 +125,11 @@ def advise(req: HookRequest, who: HookCaller, *, db, kb, fhir_timeout_s: float) 
         result={**result_summary(results, guidance),
                 "cards": [row for _, _, row in answered if row is not None],
                 "info_cards": [c["summary"] for k, c, _ in answered if k is None],
-                "suppressed": [row for k, _, row in cards if k is not None and k in held_back]},
+                "suppressed": [{**row, "uuid": held_back[k]["shown_card"], "shown_by": held_back[k]["shown_by"]}
+                               for k, _, row in cards if k is not None and k in held_back]},
         release=kb.release, warnings=warnings_of(results), drugs=drugs,
     )
     (receipt,) = record([event], caller)
-    shown = [(k, c["uuid"]) for k, c, _ in answered if k is not None]
-    try:  # after the record: a failure here repeats a card later, never hides one
-        remember_shown(db, req.service.hook, req.hook_instance, shown)
-    except SQLAlchemyError as exc:
-        log.warning("advised orders not remembered (%s); a later hook may repeat the card", type(exc).__name__)
     return {"cards": [c for _, c, _ in answered],
             "extension": {"org.pgx-service.release": kb.release, "org.pgx-service.audit-id": str(receipt.audit_id)}}
 

@@ -8,6 +8,7 @@ EHR to prefetch the patient's Genotype Observations (LOINC 84413-4) under the ke
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,28 @@ def discovery_document() -> dict[str, Any]:
 
 class HookRequestError(Exception):
     """A request that is not a CDS Hooks call of this service (400); the message names the field."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise HookRequestError(f"The body names the member {key!r} twice.")
+        out[key] = value
+    return out
+
+
+def parse_body(data: bytes) -> Any:
+    """The request's JSON, strictly: no duplicate member, no nesting deep enough to exhaust the
+    parser (HookRequestError, 400, never a 500)."""
+    if not data:
+        raise HookRequestError("The body is empty; a CDS Hooks call posts a JSON object.")
+    try:
+        return json.loads(data, object_pairs_hook=_object)
+    except RecursionError:
+        raise HookRequestError("The body's JSON is nested too deeply.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise HookRequestError("The body is not valid JSON.") from None
 
 
 @dataclass(frozen=True)

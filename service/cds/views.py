@@ -18,7 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.auth.cds_trust import CdsAuthError, verify_cds_jwt
 from service.cds import advice
-from service.cds.hooks import SERVICES, HookRequestError, discovery_document, read_feedback, read_hook_request
+from service.cds.hooks import (
+    SERVICES,
+    HookRequestError,
+    discovery_document,
+    parse_body,
+    read_feedback,
+    read_hook_request,
+)
 from service.errors import ServiceUnavailable
 from service.releases import current_knowledge
 
@@ -60,8 +67,15 @@ def _unauthorized(exc: CdsAuthError):
                     {"WWW-Authenticate": 'Bearer realm="cds-services", error="invalid_token"'})
 
 
+def _body() -> Any:
+    return parse_body(request.get_data(cache=True))
+
+
 def _claimed() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = _body()
+    except HookRequestError:
+        return {}
     if not isinstance(body, dict):
         return {}
     return {k: str(body.get(k))[:100] for k in ("hook", "hookInstance") if isinstance(body.get(k), str)}
@@ -89,7 +103,7 @@ def hook(service_id: str):
         advice.refuse(who, action, 404, "no such CDS service", claimed=_claimed())
         return _outcome(404, "not-found", f"No CDS service {service_id!r}; see GET /cds-services.")
     try:
-        req = read_hook_request(service, request.get_json(force=True, silent=True))
+        req = read_hook_request(service, _body())
     except HookRequestError as exc:
         advice.refuse(who, action, 400, str(exc), claimed=_claimed())
         return _outcome(400, "invalid", str(exc))
@@ -114,7 +128,7 @@ def feedback(service_id: str):
         advice.refuse(who, action, 404, "no such CDS service")
         return _outcome(404, "not-found", f"No CDS service {service_id!r}; see GET /cds-services.")
     try:
-        items = read_feedback(request.get_json(force=True, silent=True))
+        items = read_feedback(_body())
     except HookRequestError as exc:
         advice.refuse(who, action, 400, str(exc))
         return _outcome(400, "invalid", str(exc))

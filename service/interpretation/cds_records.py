@@ -1,58 +1,70 @@
-"""What the CDS Hooks services remember in the database: the draft orders a card was shown for
-(so that order-sign does not repeat what order-select showed) and the clinicians' feedback.
+"""What the CDS Hooks services read back and keep: which draft orders were shown a card already
+(so that order-sign does not repeat what order-select showed), and the clinicians' feedback.
 
-An advised order is kept under a keyed hash (the audit trail's patient pseudonymization key) of
-the CDS client, the patient, the order, the drug and the card's direction: no patient id in
-clear, and a changed result (another direction) is advised on again. Rows older than a day are
-dropped: an ordering session does not last longer.
+"Shown" is read from the audit trail itself: a hook call's record lists each card it answered
+with (order, drug, direction), under the patient's pseudonym. A card counts as shown exactly
+when the record of the answer that carried it was committed, which the fail-closed audit makes
+the same as "the answer left"; no second table to keep in step, no extra write per call. The
+records of the last day for that patient (an index on patient_ref) are read; a changed result
+(another direction) is advised on again.
+A drug name with LIKE's wildcards in it matches more records, never fewer: each is checked.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import or_, select
 
 from service.audit import get_state
-from service.auth.cds_models import cds_advised_orders, cds_feedback
+from service.audit.models import audit_event
+from service.auth.cds_models import cds_feedback
 from service.db import Database, utcnow
 
 KEEP = timedelta(days=1)
-_PURGE_EVERY_S = 300.0
-_last_purge = [0.0]
+# The newest hook records of the patient naming the drugs read back: an ordering session holds a
+# handful. Past that many, a card may be shown again (the safe way to be wrong).
+MAX_RECORDS = 50
+HOOK_ACTIONS = ("POST /cds-services/pgx-order-select", "POST /cds-services/pgx-order-sign")
+
+Shown = tuple[str, str, str]  # (order reference, drug, direction)
 
 
-def order_key(issuer: str, patient_id: str, order: str, drug: str, direction: str) -> str:
-    return get_state().pseudonymize("\x1f".join(("cds-advised-order", issuer, patient_id, order, drug, direction)))
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        loaded = json.loads(value)
+        return loaded if isinstance(loaded, dict) else {}
+    return {}
 
 
-def shown_before(db: Database, keys: list[str]) -> set[str]:
-    """The keys whose card was shown already (within a day)."""
-    if not keys:
-        return set()
-    since = utcnow() - KEEP
+def shown_before(db: Database, issuer: str, patient_id: str, wanted: list[Shown]) -> dict[Shown, dict[str, str]]:
+    """Of `wanted`, those a hook call of this CDS client answered with a card for this patient
+    within the last day: -> the card's uuid and the hook that showed it."""
+    if not wanted:
+        return {}
+    since = (datetime.now(UTC) - KEEP).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    c = audit_event.c
+    drugs = sorted({drug.lower().replace("|", "") for _, drug, _ in wanted})  # as the column keeps them
+    query = (select(c.input, c.result, c.action)
+             .where(c.patient_ref == get_state().pseudonymize(patient_id), c.recorded >= since,
+                    c.outcome == 200, c.action.in_(HOOK_ACTIONS),
+                    or_(*(c.drugs.like(f"%|{d}|%") for d in drugs)))
+             .order_by(c.seq.desc()).limit(MAX_RECORDS))
+    want = set(wanted)
+    found: dict[Shown, dict[str, str]] = {}
     with db.read() as conn:
-        rows = conn.execute(select(cds_advised_orders.c.order_key).where(
-            cds_advised_orders.c.order_key.in_(keys), cds_advised_orders.c.shown_at >= since)).all()
-    return {r.order_key for r in rows}
-
-
-def remember_shown(db: Database, hook: str, hook_instance: str, shown: list[tuple[str, str]]) -> None:
-    """Record (order key, card uuid) pairs just answered; a key seen again is refreshed."""
-    if not shown:
-        return
-    now = utcnow()
-    keys = [k for k, _ in shown]
-    with db.write_transaction() as conn:
-        if time.monotonic() - _last_purge[0] > _PURGE_EVERY_S:
-            _last_purge[0] = time.monotonic()
-            conn.execute(delete(cds_advised_orders).where(cds_advised_orders.c.shown_at < now - KEEP))
-        conn.execute(delete(cds_advised_orders).where(cds_advised_orders.c.order_key.in_(keys)))
-        conn.execute(cds_advised_orders.insert(), [
-            {"order_key": k, "hook": hook, "hook_instance": hook_instance, "card_uuid": u, "shown_at": now}
-            for k, u in shown])
+        for row in conn.execute(query):
+            if _as_dict(row.input).get("cds_client") != issuer:
+                continue
+            for card in _as_dict(row.result).get("cards") or ():
+                key = (card.get("order"), card.get("drug"), card.get("direction"))
+                if key in want and key not in found:
+                    found[key] = {"shown_card": card.get("uuid"), "shown_by": row.action.rsplit("/", 1)[-1]}
+    return found
 
 
 def store_feedback(db: Database, service_id: str, issuer: str, items: list[dict[str, Any]],
@@ -64,10 +76,3 @@ def store_feedback(db: Database, service_id: str, issuer: str, items: list[dict[
              "accepted_suggestions": i.get("acceptedSuggestions"), "override_reason": i.get("overrideReason"),
              "outcome_timestamp": i["outcomeTimestamp"], "received_at": now, "audit_id": audit_id}
             for i in items])
-
-
-def feedback_for(db: Database, card_uuid: str) -> list[dict[str, Any]]:
-    with db.read() as conn:
-        rows = conn.execute(select(cds_feedback).where(cds_feedback.c.card_uuid == card_uuid)
-                            .order_by(cds_feedback.c.id)).mappings().all()
-    return [dict(r) for r in rows]

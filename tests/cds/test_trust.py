@@ -59,9 +59,21 @@ def test_wrong_audience(cds, ehr_keys):
 
 def test_hs256_is_refused(cds, ehr_keys):
     # even when the "secret" is the EHR's public key (the classic algorithm-confusion attack)
-    secret = json.dumps(ehr_keys["ec"].public_jwk())
-    token = jwt.encode(claims(PATH), secret, algorithm="HS256", headers={"kid": ehr_keys["ec"].kid})
+    from cryptography.hazmat.primitives import serialization
+
+    pem = ehr_keys["ec"].private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    token = _hs256(claims(PATH), pem, {"alg": "HS256", "typ": "JWT", "kid": ehr_keys["ec"].kid})
     _refused(_get(cds, token), "HS256")
+
+
+def _hs256(payload: dict, secret: bytes, header: dict) -> str:
+    import hashlib
+    import hmac
+
+    head = _unsigned(payload, header)[:-1]
+    sig = base64.urlsafe_b64encode(hmac.new(secret, head.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    return f"{head}.{sig}"
 
 
 def _unsigned(payload: dict, header: dict) -> str:
