@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from service.auth.cds_models import cds_jti
-from service.auth.cds_trust import CdsAuthError, CdsClientError, add_client, parse_jwks, revoke_client
+from service.auth.cds_trust import (
+    CdsAuthError,
+    CdsClientError,
+    add_client,
+    parse_jwks,
+    revoke_client,
+    verify_cds_jwt,
+)
 from tests.cds.helpers import BASE, ISSUER, bearer, claims, ec_key, jwks
 
 PATH = "/cds-services"
@@ -59,8 +70,6 @@ def test_wrong_audience(cds, ehr_keys):
 
 def test_hs256_is_refused(cds, ehr_keys):
     # even when the "secret" is the EHR's public key (the classic algorithm-confusion attack)
-    from cryptography.hazmat.primitives import serialization
-
     pem = ehr_keys["ec"].private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     token = _hs256(claims(PATH), pem, {"alg": "HS256", "typ": "JWT", "kid": ehr_keys["ec"].kid})
@@ -68,9 +77,6 @@ def test_hs256_is_refused(cds, ehr_keys):
 
 
 def _hs256(payload: dict, secret: bytes, header: dict) -> str:
-    import hashlib
-    import hmac
-
     head = _unsigned(payload, header)[:-1]
     sig = base64.urlsafe_b64encode(hmac.new(secret, head.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
     return f"{head}.{sig}"
@@ -169,8 +175,18 @@ def test_registry_refuses_private_and_symmetric_keys(ehr_keys):
 
 
 def test_verify_raises_cds_auth_error_for_garbage(cds_app):
-    from service.auth.cds_trust import verify_cds_jwt
-
     with cds_app.app_context(), pytest.raises(CdsAuthError, match="not a JWT"):
         verify_cds_jwt(cds_app, "not.a.jwt", BASE + PATH)
     assert ISSUER
+
+
+def test_concurrent_replays_accept_the_token_once(cds_app, ehr_keys):
+    """The same token sent at once by 8 threads: the database's key on (iss, jti) lets one in."""
+    token = ehr_keys["ec"].sign(claims(PATH))
+
+    def call(_):
+        return cds_app.test_client().get(PATH, headers=bearer(token)).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(call, range(8)))
+    assert statuses == [200] + [401] * 7
