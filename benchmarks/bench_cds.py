@@ -83,7 +83,7 @@ def _wrk_cds(base: str, requests_file: Path, connections: int, duration: float) 
 
 
 def section(base: str, env: dict[str, str], workdir: Path, *, pgx, wrk, connections: int, duration: float,
-            runs: int) -> dict:
+            runs: int, cpu) -> dict:
     """Alternating runs of /healthz and the hook call at `connections`; prints a Markdown table."""
     key = register_ehr(pgx, env, workdir)
     started = time.perf_counter()
@@ -95,7 +95,11 @@ def section(base: str, env: dict[str, str], workdir: Path, *, pgx, wrk, connecti
         health.append(wrk(base, "/healthz", connections=connections, duration=duration))
         # more tokens than the server can use in the run: none is sent twice
         tokens = write_requests(workdir / f"cds-{i}.tsv", key, base, max(2000, int(duration * 1500)))
-        hooks.append(_wrk_cds(base, tokens, connections, duration))
+        before = cpu()
+        run = _wrk_cds(base, tokens, connections, duration)
+        after, n = cpu(), max(1, run["requests"])
+        run.update(app_cpu_ms=(after["app"] - before["app"]) / n * 1000, pg_cpu_ms=(after["pg"] - before["pg"]) / n * 1000)
+        hooks.append(run)
     med = {name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
            for name, rs in (("healthz", health), ("hook", hooks))}
     print(f"\nCDS Hooks: POST {PATH} (ES384 JWT verified, jti stored, CYP2C19 *2/*2 prefetch, one clopidogrel "
@@ -110,5 +114,8 @@ def section(base: str, env: dict[str, str], workdir: Path, *, pgx, wrk, connecti
         print(f"| {name} | {rates} | {m['rps']:,.0f} | {m['p50_ms']:.2f} | "
               f"{m['p99_ms']:.2f} | {errors} |")
     ratio = med["hook"]["rps"] / med["healthz"]["rps"]
-    print(f"\nhook/healthz rate ratio: {ratio:.2f}; hook p99 {med['hook']['p99_ms']:.1f} ms (goal < 100 ms)")
+    app_ms = statistics.median(r["app_cpu_ms"] for r in hooks)
+    pg_ms = statistics.median(r["pg_cpu_ms"] for r in hooks)
+    print(f"\nhook/healthz rate ratio: {ratio:.2f}; hook p99 {med['hook']['p99_ms']:.1f} ms (goal < 100 ms); "
+          f"CPU per hook call: app {app_ms:.2f} ms, PostgreSQL {pg_ms:.2f} ms")
     return {"healthz": health, "hook": hooks, "ratio": ratio, "signing_ms_per_token": signing_ms}

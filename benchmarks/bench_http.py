@@ -448,7 +448,8 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
             out["headline"] = res
             if args.cds:  # benchmarks/bench_cds.py
                 out["cds"] = bench_cds.section(base, env, workdir, pgx=pgx, wrk=wrk, connections=args.cds_connections,
-                                               duration=args.duration, runs=args.runs)
+                                               duration=args.duration, runs=args.runs,
+                                               cpu=lambda: cpu_seconds(SERVER_PIDS.get(base)))
             if not args.skip_batch:
                 out["batch"] = batch_latency(base, key, args.batch_runs)
         h, lk = res["healthz"], res["lookup"]
