@@ -17,7 +17,7 @@ from typing import Any
 from service.cds.cards import DraftOrder, card_for, md
 from service.cds.fhir_fetch import FhirFetchError, fetch_genotypes
 from service.cds.hooks import HookRequest
-from service.fhir.drugs import read_medication
+from service.fhir.drugs import default_drug_codes, read_medication
 from service.fhir.errors import FhirInputError
 from service.fhir.genotypes import read_genotypes
 from service.interpretation import Caller, RequestMemo, entry_from, record, record_refusal
@@ -26,6 +26,7 @@ from service.interpretation.events import audit_input, make_event, result_summar
 from service.pgx.results import DrugGuidance, GeneResult, GeneStatus
 
 MAX_ACTOR = 200
+TEST_OFFER = "pgx-test-offer"  # the "order" an offer of a test is remembered under
 INFO_SOURCE = {"label": "PGx dose-guidance service (CPIC guidelines)"}
 
 
@@ -110,6 +111,11 @@ def advise(req: HookRequest, who: HookCaller, *, db, kb, fhir_timeout_s: float) 
                 cards.append((key, card, {"uuid": card["uuid"], "order": order.reference, "drug": order.drug,
                                           "indicator": card["indicator"], "direction": direction}))
     cards += [(None, c, None) for c in _problem_cards(drugs, by_drug, results, unreadable_genotypes, kb)]
+    for drug, card in _test_cards([d for d in drugs if _has_guideline(kb, d)], by_drug, set(genes)):
+        if not unreadable_genotypes:  # an offer of a test is shown once a day per drug, as other cards
+            key = (TEST_OFFER, drug, "test")
+            cards.append((key, card, {"uuid": card["uuid"], "order": TEST_OFFER, "drug": drug,
+                                      "indicator": "info", "direction": "test"}))
 
     wanted = [k for k, _, _ in cards if k]
     held_back = shown_before(db, who.issuer, req.patient_id, wanted) if req.filter_repeated else {}
@@ -156,6 +162,26 @@ def _problem_cards(drugs: list[str], by_drug: dict[str, list[DrugGuidance]],
                 f"{r.gene} result on file could not be interpreted: no PGx advice for {', '.join(affected)}",
                 f"The {md(r.gene)} result {md(r.input)} could not be interpreted "
                 f"({md(r.message or r.status.value)}); confirm it with the laboratory."))
+    return out
+
+
+def _test_cards(drugs: list[str], by_drug: dict[str, list[DrugGuidance]],
+                on_file: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    """`info` cards offering a test: a gene the drug's guideline needs has no result on file at
+    all, and CPIC rates that gene-drug pair Level A (prescribing should use the genotype). CPIC's
+    own pre-test alert table is not in our knowledge release; Level A is the published rating."""
+    levels = default_drug_codes().cpic_levels
+    out = []
+    for drug in drugs:
+        missing = dict.fromkeys(g for d in by_drug.get(drug, []) for g in d.missing_genes if g not in on_file)
+        level_a = [g for g in missing if levels.get(drug, {}).get(g) == "A"]
+        if level_a:
+            genes = " and ".join(level_a)
+            out.append((drug, _info_card(
+                f"No {genes} result on file: consider pharmacogenomic testing for {drug}",
+                f"CPIC rates {md(drug)} with {md(genes)} Level A: the genotype should guide prescribing. "
+                f"No {md(genes)} result was found for this patient, so no dose or drug-choice advice was "
+                "given; consider ordering the test (and re-checking once the result is on file).")))
     return out
 
 

@@ -118,6 +118,23 @@ def test_standard_result_and_no_genotype_give_no_warning(cds, ehr_keys):
         assert [c for c in cards if c["indicator"] in ("warning", "critical")] == []
 
 
+def _for_patient(body, patient):
+    body["context"]["patientId"] = patient
+    return body
+
+
+def test_no_genotype_on_file_offers_a_test_for_a_level_a_pair(cds, ehr_keys):
+    patient = f"p-{uuid.uuid4().hex[:8]}"
+    cards = answered(post(cds, ehr_keys["ec"], SIGN, _for_patient(hook_request(
+        "order-sign", [clopidogrel()], prefetch={"genotypes": searchset()}), patient)))
+    assert [c["indicator"] for c in cards] == ["info"]
+    assert "No CYP2C19 result on file" in cards[0]["summary"] and "clopidogrel" in cards[0]["summary"]
+    assert "suggestions" not in cards[0]
+    again = answered(post(cds, ehr_keys["ec"], SIGN, _for_patient(hook_request(
+        "order-sign", [clopidogrel("mr-2nd")], prefetch={"genotypes": searchset()}), patient)))
+    assert again == []  # offered once a day for that drug and patient
+
+
 def test_order_select_judges_only_the_selections(cds, ehr_keys):
     codeine = medication_request("mr-cod", "993781", "acetaminophen 300 MG / codeine phosphate 30 MG Oral Tablet")
     body = hook_request("order-select", [clopidogrel("mr-c2"), codeine], selections=["MedicationRequest/mr-cod"],
