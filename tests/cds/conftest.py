@@ -18,7 +18,6 @@ def cds_app(app, ehr_keys):
     from service.auth.cds_trust import add_client, list_clients
 
     app.config["PGX_PUBLIC_BASE_URL"] = BASE
-    app.config["PGX_AUTH_CACHE_TTL_S"] = 0
     with app.app_context():
         if ISSUER not in {c.issuer for c in list_clients(app)}:
             add_client(app, ISSUER, jwks(ehr_keys["ec"], ehr_keys["rsa"]))
