@@ -21,6 +21,8 @@ revoke through another process takes effect within that time.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import threading
 import time
@@ -294,17 +296,32 @@ def _claim_jti(app: Flask, store: TrustStore, issuer: str, jti: str, expires_at:
         raise CdsAuthError("the token's jti was used before (replay)") from None
 
 
+def _segment(part: str) -> dict[str, Any]:
+    value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    if not isinstance(value, dict):
+        raise ValueError("not an object")
+    return value
+
+
+def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims, unverified: only to pick the issuer's key and the algorithm;
+    jwt.decode then checks the whole token (format included) before anything is trusted."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(token) > 16384:
+        raise CdsAuthError("the bearer token is not a JWT")
+    try:
+        return _segment(parts[0]), _segment(parts[1])
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise CdsAuthError("the bearer token is not a JWT") from None
+
+
 def verify_cds_jwt(app: Flask, token: str | None, audience: str) -> CdsCaller:
     """The caller of a CDS Hooks request whose bearer token is `token`, called at `audience`
     (the endpoint's public URL). Raises CdsAuthError (-> 401) for anything not trusted;
     a database failure propagates (-> 503, fail closed)."""
     if not token:
         raise CdsAuthError("no bearer token: every CDS Hooks call carries the CDS client's JWT")
-    try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise CdsAuthError("the bearer token is not a JWT") from None
+    header, unverified = _peek(token)
     alg = header.get("alg")
     if alg not in ASYMMETRIC_ALGORITHMS:
         raise CdsAuthError(f"the algorithm {alg!r} is not accepted (asymmetric signatures only: "
