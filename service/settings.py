@@ -25,7 +25,7 @@ def default_public_base_url() -> str:
     if first.startswith(("unix:", "fd://")) or ":" not in first:
         first = "127.0.0.1:8000"
     host, _, port = first.rpartition(":")
-    if host in ("0.0.0.0", ""):  # noqa: S104 - reading a bind address, not binding
+    if host in ("0.0.0.0", ""):  # noqa: S104  # nosec B104 - reading a bind address, not binding
         host = "127.0.0.1"
     return f"http://{host}:{port}"
 
