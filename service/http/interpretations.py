@@ -62,7 +62,8 @@ class Interpretations(MethodView):
         that gene answer `missing_genes`."""
         try:
             return interpret(body["genotypes"], body.get("drugs"), caller=current_caller(),
-                             patient_ref=body.get("patient_ref"), purpose=body.get("purpose"))
+                             patient_ref=body.get("patient_ref"), purpose=body.get("purpose"),
+                             medications=body.get("medications"))
         except InvalidInput as exc:
             _refuse(422, "The request did not validate; see `errors`.", {"json": exc.normalized_messages()})
 

@@ -19,7 +19,7 @@ from service.http.answer_cache import lookup_response
 from service.http.caller import current_caller
 from service.http.parsing import QueryCachingBlueprint
 from service.http.schemas import AuditHeadersSchema, LookupQuerySchema, LookupResponseSchema, ProblemSchema
-from service.interpretation import LookupRefused
+from service.interpretation import LookupRefused, lookup_with_medications
 
 blp = QueryCachingBlueprint("lookup", __name__, url_prefix="/v1", description="Single-gene lookups")
 
@@ -48,6 +48,9 @@ class Lookup(MethodView):
         """One gene result, and with `drug` the guidance for that drug."""
         patient_ref = (headers.get("patient_ref") or args.get("patient_ref") or "").strip() or None
         try:
+            if args.get("medications"):  # they change the answer: never from the answer cache
+                return lookup_with_medications(args, args.get("drug"), args["medications"],
+                                               caller=current_caller(), patient_ref=patient_ref)
             return lookup_response(args, args.get("drug"), caller=current_caller(), patient_ref=patient_ref)
         except LookupRefused as refused:
             return problem(422, "Unprocessable Entity", **refused.problem_fields())

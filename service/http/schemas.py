@@ -7,6 +7,7 @@ through, so the document describes the real responses. Field names are the contr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -15,7 +16,8 @@ from service.extensions import ProblemDetailsSchema
 
 GENE_STATUSES = ("ok", "indeterminate", "unknown_allele", "invalid")
 CATEGORIES = ("fast", "normal", "slow")
-GUIDANCE_STATUSES = ("ok", "no_recommendation", "missing_genes", "indeterminate", "not_in_guideline")
+GUIDANCE_STATUSES = ("ok", "no_recommendation", "missing_genes", "indeterminate", "not_in_guideline",
+                     "needs_clinical_inputs")
 DIRECTIONS = ("standard", "decrease", "increase", "alternative", "caution", "none")
 INPUT_KINDS = ("diplotype", "phenotype", "activity_score")
 DOSE_FACTOR_DOC = ("Fraction of the usual dose given at each administration (\"0.5\", a range \"0.5-0.8\"); "
@@ -30,6 +32,9 @@ printable = validate.Regexp(r"^[^\x00-\x1f\x7f-\x9f]*$", error="Control characte
 
 MAX_GENOTYPES = 100
 MAX_DRUGS = 200
+MAX_MEDICATIONS = 100
+MEDICATIONS_DOC = ("Drugs the patient takes (generic or brand names): CYP2D6 inhibitors convert the phenotype "
+                   "where CPIC says how (phenoconversion); an unknown name is a warning.")
 _TEXT = [validate.Length(min=1, max=500), printable]
 _NAME = [validate.Length(min=1, max=100), printable]
 
@@ -43,6 +48,22 @@ class ScoreField(fields.String):
         if isinstance(value, int | float):
             value = repr(float(value))
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class CommaList(fields.String):
+    """A comma-separated list in one query parameter (`medications=paroxetine,fluoxetine`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        if not items or len(items) > MAX_MEDICATIONS or any(len(x) > 100 for x in items):
+            raise ValidationError(f"1 to {MAX_MEDICATIONS} names of at most 100 characters, comma-separated.")
+        if any(_CONTROL_CHARS.search(x) for x in items):
+            raise ValidationError("Control characters are not allowed.")
+        return items
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -76,6 +97,8 @@ class InterpretationRequestSchema(Schema):
         validate=[validate.Length(min=1, max=100), printable],
         metadata={"description": "Purpose of use recorded in the audit trail (or header X-Purpose-Of-Use)."},
     )
+    medications = fields.List(fields.String(validate=_NAME), validate=validate.Length(max=MAX_MEDICATIONS),
+                              metadata={"description": MEDICATIONS_DOC})
 
     @validates_schema
     def _one_entry_per_gene(self, data: dict[str, Any], **_kwargs) -> None:
@@ -109,6 +132,8 @@ class LookupQuerySchema(Schema):
         validate=[validate.Length(min=1, max=200), printable],
         metadata={"description": "Patient reference; prefer the X-Patient-Ref header (URLs get logged)."},
     )
+    medications = CommaList(metadata={"description": MEDICATIONS_DOC + " Comma-separated.",
+                                      "example": "paroxetine,metformin"})
 
 
 class PurposeHeaderSchema(Schema):
@@ -165,6 +190,11 @@ class GeneResultSchema(Schema):
     lookup_key = fields.String(allow_none=True, metadata={"description": "The value guidelines are keyed on."})
     allele_status = fields.Dict(keys=fields.String(), values=fields.String())
     ehr_priority = fields.String(allow_none=True)
+    genotype_phenotype = fields.String(allow_none=True, metadata={
+        "description": "Present when a concomitant inhibitor converted the phenotype: the genotype's own."})
+    genotype_activity_score = fields.String(allow_none=True, metadata={
+        "description": "Present when a concomitant inhibitor converted the phenotype: the genotype's own score."})
+    genotype_category = fields.String(allow_none=True, validate=validate.OneOf(CATEGORIES))
 
 
 class DrugGuidanceSchema(Schema):
@@ -183,6 +213,8 @@ class DrugGuidanceSchema(Schema):
     guideline_id = fields.String(allow_none=True)
     recommendation_id = fields.String(allow_none=True)
     message = fields.String(allow_none=True)
+    phenoconversion = fields.String(allow_none=True, metadata={
+        "description": "With medications: whether this guidance follows the converted or the genotype's phenotype."})
 
 
 class ReceiptMixin(Schema):
@@ -204,6 +236,8 @@ class InterpretationSchema(ReceiptMixin):
     patient_ref = fields.String(allow_none=True, metadata={"description": "Echoed as given."})
     genes = fields.List(fields.Nested(GeneResultSchema), required=True)
     drugs = fields.List(fields.Nested(DrugGuidanceSchema), required=True)
+    warnings = fields.List(fields.String(), metadata={
+        "description": "With medications: interactions without a conversion rule, names not in the table."})
 
 
 class BatchItemSchema(Schema):

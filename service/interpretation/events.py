@@ -29,10 +29,15 @@ def given(entry: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(k, entry[k]) for k in ("gene", *INPUT_KINDS) if entry.get(k) is not None]
 
 
-def audit_input(entries: Iterable[dict[str, Any]] | None, drugs: list[str] | None = None) -> dict[str, Any]:
-    """The normalized input: the gene entries as given (only their input keys) and the drugs asked."""
+def audit_input(entries: Iterable[dict[str, Any]] | None, drugs: list[str] | None = None,
+                medications: list[str] | None = None) -> dict[str, Any]:
+    """The normalized input: the gene entries as given (only their input keys), the drugs asked
+    and, when given, the patient's medications (a replay needs them: they change the answer)."""
     genotypes = [dict(given(e)) for e in entries or ()]
-    return {"genotypes": genotypes, "drugs": list(drugs) if drugs is not None else None}
+    out = {"genotypes": genotypes, "drugs": list(drugs) if drugs is not None else None}
+    if medications:
+        out["medications"] = list(medications)
+    return out
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -53,6 +53,18 @@ def guidance_dict(d: DrugGuidance) -> dict[str, Any]:
         "guideline_id": d.guideline_id,
         "recommendation_id": d.recommendation_id,
         "message": d.message,
+        **({"phenoconversion": d.phenoconversion} if d.phenoconversion else {}),
+    }
+
+
+def converted_gene_dict(genotype: GeneResult, converted: GeneResult) -> dict[str, Any]:
+    """A gene result that a concomitant inhibitor converted: the converted phenotype, score and
+    category, with the genotype's own beside them."""
+    return {
+        **gene_result_dict(converted),
+        "genotype_phenotype": genotype.phenotype,
+        "genotype_activity_score": genotype.activity_score,
+        "genotype_category": _value(genotype.category),
     }
 
 

@@ -23,7 +23,13 @@ from service.interpretation.events import (
     warnings_of,
 )
 from service.interpretation.memo import RequestMemo, entry_from, entry_key
-from service.interpretation.present import gene_result_dict, guidance_dict, problem_extras, receipt_fields
+from service.interpretation.present import (
+    converted_gene_dict,
+    gene_result_dict,
+    guidance_dict,
+    problem_extras,
+    receipt_fields,
+)
 from service.observability import observe_audit_write, observe_gene_result, observe_guidance
 from service.pgx.results import GeneStatus
 from service.releases import current_knowledge
@@ -170,6 +176,8 @@ def interpret_body(memo: RequestMemo, body: dict[str, Any], caller: Caller) -> I
         for d in drugs:
             firsts.setdefault(d.strip().lower(), d)
         drugs = list(firsts.values())
+    if body.get("medications"):
+        return _interpret_with_medications(memo.kb, body, entries, results, drugs, caller)
     guidance, guidance_dicts = memo.guidance_dicts(drugs, entries, results)
     response = {
         "patient_ref": body.get("patient_ref"),
@@ -186,13 +194,50 @@ def interpret_body(memo: RequestMemo, body: dict[str, Any], caller: Caller) -> I
     return Interpretation(response, event)
 
 
+def _interpret_with_medications(kb, body: dict[str, Any], entries, results, drugs, caller: Caller) -> Interpretation:
+    """The phenoconversion path (service.pgx.medications): not memoized, since the medications
+    change both the gene results shown and the guidance."""
+    meds = kb.read_medications(body["medications"])
+    conversions, notes = kb.phenoconvert(results, meds)
+    converted = {c.gene: c for c in conversions if c.converted}
+    guidance = kb.guidance(drugs, results, conversions)
+    genes = []
+    for r in results:
+        c = converted.get(r.gene)
+        genes.append(converted_gene_dict(c.genotype, c.result) if c else gene_result_dict(r))
+    shown = [converted[r.gene].result if r.gene in converted else r for r in results]
+    response = {
+        "patient_ref": body.get("patient_ref"),
+        "genes": genes,
+        "drugs": [guidance_dict(d) for d in guidance],
+        "release": kb.release,
+        "warnings": notes,
+    }
+    purpose = body.get("purpose")
+    event = {
+        **normalized_event(make_event(
+            outcome=200,
+            input=audit_input(body["genotypes"], drugs, body["medications"]),
+            result=result_summary(shown, guidance),
+            release=kb.release,
+            warnings=warnings_of(shown) + notes,
+        )),
+        "patient_ref": body.get("patient_ref"),
+        "purpose": purpose_of(purpose) if purpose else caller.purpose,
+    }
+    return Interpretation(response, event)
+
+
 def interpret(genotypes: list[dict[str, Any]], drugs: list[str] | None = None, *, caller: Caller,
-              patient_ref: str | None = None, purpose: str | None = None, kb=None) -> dict[str, Any]:
+              patient_ref: str | None = None, purpose: str | None = None, kb=None,
+              medications: list[str] | None = None) -> dict[str, Any]:
     """Interpret a patient's gene entries (and guidance for `drugs`, or for every drug they
     affect) with the active knowledge release, audit the answer, and return it with its receipt.
+    `medications` (the patient's other drugs) may convert a phenotype (phenoconversion).
     Raises InvalidInput (nothing written), NoActiveRelease or ServiceUnavailable (503)."""
     kb = kb or current_knowledge()
-    body = {"genotypes": genotypes, "drugs": drugs, "patient_ref": patient_ref, "purpose": purpose}
+    body = {"genotypes": genotypes, "drugs": drugs, "patient_ref": patient_ref, "purpose": purpose,
+            "medications": medications}
     done = interpret_body(RequestMemo(kb), body, caller)
     (receipt,) = record([done.event], caller)
     return {**done.response, **receipt_fields(receipt)}
@@ -291,9 +336,7 @@ def lookup_answer(entry: dict[str, Any], drug: str | None = None, *, caller: Cal
         refusal = dict(detail=result.message or f"{genotype.gene}: the entry could not be interpreted",
                        gene=genotype.gene, gene_status=result.status.value, field=_which_field(kb, entry))
     elif drug is not None:
-        try:
-            kb.matcher.genes_for(drug)
-        except KeyError:
+        if not kb.knows_drug(drug):
             refusal = dict(detail=f"drug {drug!r} has no CPIC guideline in this knowledge release",
                            drug=drug, field="drug")
         else:
@@ -318,6 +361,22 @@ def lookup(entry: dict[str, Any], drug: str | None = None, *, caller: Caller,
            patient_ref: str | None = None, kb=None) -> dict[str, Any]:
     """`lookup_answer` as the answer dict, receipt included."""
     return lookup_answer(entry, drug, caller=caller, patient_ref=patient_ref, kb=kb).as_dict()
+
+
+def lookup_with_medications(entry: dict[str, Any], drug: str | None, medications: list[str], *,
+                            caller: Caller, patient_ref: str | None = None) -> dict[str, Any]:
+    """A lookup whose patient takes other drugs: answered through `interpret` (phenoconversion),
+    in the lookup's shape. An entry or a drug the lookup would refuse is refused as `lookup` does."""
+    kb = current_knowledge()
+    if kb.interpret(entry_from(entry)).status in REFUSED or (drug is not None and not kb.knows_drug(drug)):
+        return lookup(entry, drug, caller=caller, patient_ref=patient_ref, kb=kb)
+    given = {k: entry[k] for k in ("gene", *INPUT_KINDS) if entry.get(k) is not None}
+    answer = interpret([given], [drug] if drug else [], caller=caller, patient_ref=patient_ref,
+                       medications=medications, kb=kb)
+    gene = answer["genes"][0]
+    return {**gene, "warnings": [*gene["warnings"], *answer.get("warnings", ())], "genes": answer["genes"],
+            "drugs": answer["drugs"], "drug": drug, "release": answer["release"],
+            **{k: answer[k] for k in ("audit_id", "audit_seq", "audit_entry_hash")}}
 
 
 def record_answered(answered: dict[str, Any], *, caller: Caller, patient_ref: str | None) -> Receipt:

@@ -123,6 +123,16 @@ class KnowledgeBase:
             out.extend(dataclasses.replace(g, phenoconversion=note) if note else g for g in rows)
         return out
 
+    def knows_drug(self, drug: str) -> bool:
+        """A drug with guidance in this release: a guideline's table, or warfarin's algorithm."""
+        if drug.strip().lower() == "warfarin":
+            return True
+        try:
+            self.matcher.genes_for(drug)
+        except KeyError:
+            return False
+        return True
+
     def read_medications(self, names: list[str]) -> list[Medication]:
         if self.medications is None:
             return []
