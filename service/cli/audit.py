@@ -13,6 +13,11 @@ import sys
 import click
 
 from service.audit.export import FORMATS, ExportFilters, iter_export, plan_and_record_export
+from service.interpretation import Caller
+from service.interpretation.reinterpret import FORMATS as REINTERPRET_FORMATS
+from service.interpretation.reinterpret import Progress
+from service.interpretation.reinterpret import run as run_reinterpret
+from service.releases_store import ReleaseNotFound
 
 
 def _app():
@@ -133,3 +138,41 @@ def pubkey_cmd() -> None:
         signer = get_state().signer
     click.echo(f"# key id {signer.key_id}", err=True)
     click.echo(public_key_pem(signer.public_key), nl=False)
+
+
+@command.command("reinterpret")
+@click.option("--release", "label", required=True, help="The stored release to replay against.")
+@click.option("--since", help="ISO 8601: from the first record at or after this time.")
+@click.option("--until", help="ISO 8601: up to the last record at or before this time.")
+@click.option("--format", "fmt", type=click.Choice(REINTERPRET_FORMATS), default="ndjson", show_default=True)
+def reinterpret_cmd(label, since, until, fmt) -> None:
+    """One line per audited answer that RELEASE would answer differently (stdout); progress on stderr.
+
+    Changes nothing in the audit trail; the run itself is recorded in it."""
+    from service.db import get_db
+
+    try:
+        window = ExportFilters(since, until, None, None, None, None).normalized()
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 time ({exc})") from None
+    progress = Progress()
+
+    def report(p: Progress) -> None:
+        share = p.scanned / max(1, p.last_seq - p.first_seq + 1)
+        click.echo(f"reinterpret: {p.scanned} records read ({share:.0%} of seq {p.first_seq}..{p.last_seq}), "
+                   f"{p.replayed} answers replayed, {p.differing} lines", err=True)
+
+    app = _app()
+    with app.app_context():
+        caller = Caller(actor=cli_actor(), role="admin", action="pgx audit reinterpret")
+        try:
+            chunks = run_reinterpret(get_db(), label, window.since, window.until, fmt, caller=caller,
+                                     progress=progress, on_page=report)
+        except ReleaseNotFound:
+            raise click.ClickException(f"no stored release is labelled {label!r}; see `pgx tables list`") from None
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+    click.echo(f"reinterpret: done; {progress.scanned} records read, {progress.differing} lines, "
+               f"{progress.skipped} records skipped (refusals, exports, warfarin doses, releases not stored)",
+               err=True)

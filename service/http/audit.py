@@ -19,10 +19,13 @@ from service.audit.export import FORMATS, MEDIA_TYPES, ExportFilters, iter_expor
 from service.audit.writer import to_utc_iso
 from service.auth import require_roles
 from service.db import get_db
-from service.errors import PROBLEM_MIME, ServiceUnavailable
+from service.errors import PROBLEM_MIME, ServiceUnavailable, problem
 from service.extensions import get_api
 from service.http.caller import current_caller
 from service.http.parsing import StrictBlueprint
+from service.interpretation.reinterpret import FORMATS as REINTERPRET_FORMATS
+from service.interpretation.reinterpret import run as run_reinterpret
+from service.releases_store import ReleaseNotFound
 
 blp = StrictBlueprint("audit", __name__, url_prefix="/v1/audit", description="The audit trail (auditor role)")
 
@@ -112,6 +115,37 @@ class AuditEvents(MethodView):
         ext = {"ndjson": "ndjson", "csv": "csv", "fhir": "json"}[fmt]
         resp.headers["Content-Disposition"] = f'attachment; filename="audit-{plan.last_seq}.{ext}"'
         return resp
+
+
+class ReinterpretQuerySchema(Schema):
+    release = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                            metadata={"description": "A stored knowledge release (active or not); its '+' "
+                                                     "written %2B.", "literal_plus": True})
+    since = AuditEventsQuerySchema().fields["since"]
+    until = AuditEventsQuerySchema().fields["until"]
+    format = fields.String(load_default="ndjson", validate=validate.OneOf(REINTERPRET_FORMATS))
+
+
+@blp.route("/reinterpret")
+class Reinterpret(MethodView):
+    @require_roles("auditor", "admin")
+    @blp.arguments(ReinterpretQuerySchema, location="query")
+    @blp.doc(responses={200: {"description": "One line per audited answer (drug and population) that the "
+                              "release would answer differently: seq, recorded, patient_ref (pseudonymized "
+                              "as stored), genes, drug, population, before, after. Streamed.",
+                              "content": {"application/x-ndjson": {"schema": {"type": "string"}},
+                                          "text/csv": {"schema": {"type": "string"}}}}})
+    def get(self, args):
+        """What a stored release would change in the answers already given (audited, read-only)."""
+        since = to_utc_iso(args["since"]) if args.get("since") else None
+        until = to_utc_iso(args["until"]) if args.get("until") else None
+        try:
+            chunks = run_reinterpret(get_db(), args["release"], since, until, args["format"],
+                                     caller=current_caller())
+        except ReleaseNotFound:
+            return problem(404, "Not Found", detail=f"no stored release is labelled {args['release']!r}")
+        mimetype = "application/x-ndjson" if args["format"] == "ndjson" else "text/csv"
+        return Response(stream_with_context(chunks), mimetype=mimetype)
 
 
 def _identity() -> dict:

@@ -4,7 +4,9 @@ An audit record keeps the normalized input (gene entries as given, the drugs ask
 medications, the guideline sources) and the release that answered it. `replay` answers that input
 again with the record's own release (the "before": every stored release is kept, so a past answer
 is reproduced exactly, dose factor included) and with the release under review (the "after"), and
-returns one `Difference` per drug and population whose answer moved. An answer that asked for no
+returns one `Difference` per drug and population whose answer moved (its status, direction,
+classification, dose factor, frequency, or the guideline row that answered; a gene result that
+moved without changing a drug's answer is context, not a difference). An answer that asked for no
 drug differs when a gene result moved. Pure: knowledge bases and the input in, differences out.
 """
 
@@ -54,11 +56,18 @@ def _answer(kb: KnowledgeBase, data: dict[str, Any]) -> tuple[dict[str, dict], d
         involved = sorted(g.genes) or sorted(genes)
         rows[(g.drug, g.population)] = {
             "genes": {n: genes[n] for n in involved if n in genes},
+            "looked_up_by": dict(g.genes),
+            "recommendation_id": g.recommendation_id,
             "status": g.status.value, "direction": g.direction.value,
             "classification": g.classification, "dose_factor": g.dose_factor,
             "frequency": getattr(g, "frequency", None),
         }
     return genes, rows
+
+
+def _decision(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the prescriber was told for the drug: the gene views beside it are context."""
+    return None if row is None else {k: v for k, v in row.items() if k not in ("genes", "looked_up_by")}
 
 
 def replay(data: dict[str, Any], before: KnowledgeBase, after: KnowledgeBase) -> list[Difference]:
@@ -67,7 +76,7 @@ def replay(data: dict[str, Any], before: KnowledgeBase, after: KnowledgeBase) ->
     out: list[Difference] = []
     for key in [*rows_a, *(k for k in rows_b if k not in rows_a)]:
         a, b = rows_a.get(key), rows_b.get(key)
-        if a != b:
+        if _decision(a) != _decision(b):
             names = tuple(sorted(set((a or {}).get("genes", {})) | set((b or {}).get("genes", {}))))
             out.append(Difference(names, key[0], key[1], a, b))
     if not rows_a and not rows_b and genes_a != genes_b:

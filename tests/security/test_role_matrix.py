@@ -8,6 +8,7 @@ Denied calls to admin endpoints are also checked to have changed nothing.
 from __future__ import annotations
 
 import secrets
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 
@@ -50,6 +51,8 @@ ENDPOINTS = [
     Endpoint("releases", "GET", "/v1/releases", ANY),
     Endpoint("release", "GET", "/v1/releases/active", ANY),
     Endpoint("audit-events", "GET", "/v1/audit/events", frozenset({"auditor"})),
+    Endpoint("audit-reinterpret", "GET", "/v1/audit/reinterpret?release={active}&since=2999-01-01T00:00:00Z",
+             frozenset({"auditor", "admin"})),
     Endpoint("clients-list", "GET", "/v1/clients", frozenset({"admin"})),
     Endpoint("clients-create", "POST", "/v1/clients", frozenset({"admin"}), mutates_client="create"),
     Endpoint("clients-revoke", "POST", "/v1/clients/{target}/revoke", frozenset({"admin"}), mutates_client="revoke"),
@@ -125,6 +128,10 @@ def test_role_matrix_cell(app, client, api_key, revoked_keys, endpoint: Endpoint
     elif endpoint.mutates_client == "create":
         target = f"new-{uuid.uuid4().hex[:8]}"
         body = {"name": target, "role": "clinician"}
+    if "{active}" in path:
+        with app.app_context():
+            from service.releases import current_knowledge
+            path = path.format(active=urllib.parse.quote(current_knowledge().release, safe=""))
 
     resp = client.open(path, method=endpoint.method, json=body, headers=headers)
     expected = expected_status(endpoint, principal)
