@@ -111,7 +111,7 @@ def main() -> None:
             lines += 1
         elapsed = time.perf_counter() - t0
         rss_after = peak_rss_mb()
-        print(f"| backend | records | filled in | reinterpret | records/s | lines | peak RSS before / after |")
+        print("| backend | records | filled in | reinterpret | records/s | lines | peak RSS before / after |")
         print("|---|---|---|---|---|---|---|")
         print(f"| {args.backend} | {progress.scanned:,} | {filled:.1f} s | {elapsed:.1f} s | "
               f"{progress.scanned / elapsed:,.0f} | {lines:,} | {rss_before:.0f} / {rss_after:.0f} MB |")
