@@ -46,6 +46,7 @@ _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 MAX_ISSUER = 500
 MAX_JTI = 200
 _PURGE_EVERY_S = 60.0
+_JTI_INSERT = cds_jti.insert()  # built once: its compiled form is cached, the values are parameters
 
 
 class CdsClientError(ValueError):
@@ -291,7 +292,7 @@ def _claim_jti(app: Flask, store: TrustStore, issuer: str, jti: str, expires_at:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             if store.purge_due():
                 conn.execute(delete(cds_jti).where(cds_jti.c.expires_at < now - timedelta(seconds=leeway)))
-            conn.execute(cds_jti.insert().values(issuer=issuer, jti=jti, expires_at=expires_at))
+            conn.execute(_JTI_INSERT, {"issuer": issuer, "jti": jti, "expires_at": expires_at})
     except IntegrityError:
         raise CdsAuthError("the token's jti was used before (replay)") from None
 
