@@ -69,7 +69,8 @@ def write_requests(target: Path, key, base: str, count: int) -> Path:
 
 
 def _wrk_cds(base: str, requests_file: Path, connections: int, duration: float) -> dict:
-    env = {"WRK_CDS_REQUESTS": str(requests_file), "WRK_CDS_THREADS": str(WRK_THREADS), "PATH": "/usr/bin:/bin"}
+    env = {"WRK_CDS_REQUESTS": str(requests_file), "WRK_CDS_THREADS": str(WRK_THREADS), "PATH": "/usr/bin:/bin",
+           "WRK_REPORT": str(LUA.with_name("wrk_report.lua"))}
     argv = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
             "-s", str(LUA), base + PATH]
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)

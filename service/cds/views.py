@@ -62,11 +62,6 @@ def _who() -> advice.HookCaller:
     return advice.HookCaller(caller.issuer, getattr(g, "request_id", None), request.remote_addr)
 
 
-def _unauthorized(exc: CdsAuthError):
-    return _outcome(401, "security", f"The CDS client is not trusted: {exc}.",
-                    {"WWW-Authenticate": 'Bearer realm="cds-services", error="invalid_token"'})
-
-
 def _body() -> Any:
     return parse_body(request.get_data(cache=True))
 
@@ -81,57 +76,65 @@ def _claimed() -> dict[str, Any]:
     return {k: str(body.get(k))[:100] for k in ("hook", "hookInstance") if isinstance(body.get(k), str)}
 
 
+class _Refused(Exception):
+    """A refused call: answered as an OperationOutcome, audited unless it is the discovery's."""
+
+    def __init__(self, status: int, code: str, text: str, who: advice.HookCaller | None = None, *,
+                 req=None, headers: dict[str, str] | None = None, audit: bool = True):
+        super().__init__(text)
+        self.status, self.code, self.text, self.who, self.req = status, code, text, who, req
+        self.headers, self.audit = headers, audit
+
+
+@blp.errorhandler(_Refused)
+def _refused(exc: _Refused):
+    if exc.audit:
+        advice.refuse(exc.who, f"{request.method} {request.path}", exc.status, exc.text, req=exc.req,
+                      claimed=None if exc.req else _claimed())
+    return _outcome(exc.status, exc.code, exc.text, exc.headers)
+
+
+def _caller(service_id: str | None = None, *, audit: bool = True) -> advice.HookCaller:
+    """The verified CDS client calling an existing service (or the discovery); _Refused otherwise."""
+    try:
+        who = _who()
+    except CdsAuthError as exc:
+        raise _Refused(401, "security", f"The CDS client is not trusted: {exc}.", audit=audit,
+                       headers={"WWW-Authenticate": 'Bearer realm="cds-services", error="invalid_token"'}) from None
+    if service_id is not None and service_id not in SERVICES:
+        raise _Refused(404, "not-found", f"No CDS service {service_id!r}; see GET /cds-services.", who)
+    return who
+
+
+def _read(reader, who: advice.HookCaller):
+    try:
+        return reader(_body())
+    except HookRequestError as exc:
+        raise _Refused(400, "invalid", str(exc), who) from None
+
+
 @blp.get("/cds-services")
 def discovery():
-    try:
-        _who()
-    except CdsAuthError as exc:
-        return _unauthorized(exc)
+    _caller(audit=False)
     return jsonify(discovery_document())
 
 
 @blp.post("/cds-services/<service_id>")
 def hook(service_id: str):
-    action = f"POST /cds-services/{service_id}"
+    who = _caller(service_id)
+    req = _read(lambda body: read_hook_request(SERVICES[service_id], body), who)
     try:
-        who = _who()
-    except CdsAuthError as exc:
-        advice.refuse(None, action, 401, str(exc), claimed=_claimed())
-        return _unauthorized(exc)
-    service = SERVICES.get(service_id)
-    if service is None:
-        advice.refuse(who, action, 404, "no such CDS service", claimed=_claimed())
-        return _outcome(404, "not-found", f"No CDS service {service_id!r}; see GET /cds-services.")
-    try:
-        req = read_hook_request(service, _body())
-    except HookRequestError as exc:
-        advice.refuse(who, action, 400, str(exc), claimed=_claimed())
-        return _outcome(400, "invalid", str(exc))
-    try:
-        body = advice.advise(req, who, db=current_app.extensions["pgx.db"], kb=current_knowledge(),
-                             fhir_timeout_s=float(current_app.config["PGX_CDS_FHIR_TIMEOUT_S"]))
+        answer = advice.advise(req, who, db=current_app.extensions["pgx.db"], kb=current_knowledge(),
+                               fhir_timeout_s=float(current_app.config["PGX_CDS_FHIR_TIMEOUT_S"]))
     except advice.PrefetchUnavailable as exc:
-        advice.refuse(who, action, 412, str(exc), req=req)
-        return _outcome(412, "not-found", str(exc))
-    return jsonify(body)
+        raise _Refused(412, "not-found", str(exc), who, req=req) from None
+    return jsonify(answer)
 
 
 @blp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str):
-    action = f"POST /cds-services/{service_id}/feedback"
-    try:
-        who = _who()
-    except CdsAuthError as exc:
-        advice.refuse(None, action, 401, str(exc))
-        return _unauthorized(exc)
-    if service_id not in SERVICES:
-        advice.refuse(who, action, 404, "no such CDS service")
-        return _outcome(404, "not-found", f"No CDS service {service_id!r}; see GET /cds-services.")
-    try:
-        items = read_feedback(_body())
-    except HookRequestError as exc:
-        advice.refuse(who, action, 400, str(exc))
-        return _outcome(400, "invalid", str(exc))
+    who = _caller(service_id)
+    items = _read(read_feedback, who)
     audit_id = advice.record_feedback(service_id, items, who, db=current_app.extensions["pgx.db"])
     return jsonify({"received": len(items), "audit_id": audit_id})
 
