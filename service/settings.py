@@ -19,8 +19,9 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 def default_public_base_url() -> str:
-    """The service's URL as its first bind address names it (PGX_BIND, as `pgx serve` sets it);
-    behind a proxy or TLS terminator set PGX_PUBLIC_BASE_URL to the URL clients call."""
+    """The service's URL as its first bind address names it (PGX_BIND, as `pgx serve` sets it),
+    when the serving socket's own address is not known; behind a proxy or TLS terminator set
+    PGX_PUBLIC_BASE_URL to the URL clients call."""
     first = (os.environ.get("PGX_BIND") or "127.0.0.1:8000").split(",")[0].strip()
     if first.startswith(("unix:", "fd://")) or ":" not in first:
         first = "127.0.0.1:8000"
@@ -61,9 +62,8 @@ class Settings:
     )
     # CDS Hooks: the public base URL the JWTs' `aud` must name (+ the path called), the clock
     # leeway and the longest token lifetime accepted, the timeout of a fetch from the EHR's FHIR server.
-    public_base_url: str = field(
-        default_factory=lambda: (_env("PGX_PUBLIC_BASE_URL") or default_public_base_url()).rstrip("/")
-    )
+    # None: the address the connection reached (gunicorn's listening socket), else PGX_BIND's.
+    public_base_url: str | None = field(default_factory=lambda: (_env("PGX_PUBLIC_BASE_URL") or "").rstrip("/") or None)
     cds_jwt_leeway_s: float = field(default_factory=lambda: float(_env("PGX_CDS_JWT_LEEWAY_S", "30") or "30"))
     cds_jwt_max_lifetime_s: float = field(
         default_factory=lambda: float(_env("PGX_CDS_JWT_MAX_LIFETIME_S", "3600") or "3600")

@@ -28,6 +28,7 @@ from service.cds.hooks import (
 )
 from service.errors import ServiceUnavailable
 from service.releases import current_knowledge
+from service.settings import default_public_base_url
 
 blp = Blueprint("cds_hooks", __name__)
 log = logging.getLogger(__name__)
@@ -50,10 +51,27 @@ def _bearer() -> str | None:
     return token.strip() or None
 
 
+def _public_base() -> str:
+    """The URL a JWT's `aud` must start with: PGX_PUBLIC_BASE_URL when set; else the address of
+    the socket the connection reached (its local end: the server's, not the client's to choose;
+    never the Host header); else the one PGX_BIND names."""
+    configured = current_app.config.get("PGX_PUBLIC_BASE_URL")
+    if configured:
+        return str(configured).rstrip("/")
+    sock = request.environ.get("gunicorn.socket")
+    try:
+        name = sock.getsockname() if sock is not None else None
+    except OSError:
+        name = None
+    if isinstance(name, tuple) and isinstance(name[0], str) and name[0]:  # (a unix socket's is a path)
+        host, port = name[0], name[1]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return default_public_base_url()
+
+
 def _who() -> advice.HookCaller:
     """The verified CDS client of this call; CdsAuthError (-> 401) otherwise."""
-    settings = current_app.config["PGX_SETTINGS"]
-    base = str(current_app.config.get("PGX_PUBLIC_BASE_URL") or settings.public_base_url).rstrip("/")
+    base = _public_base()
     try:
         caller = verify_cds_jwt(current_app._get_current_object(), _bearer(), base + request.path)  # noqa: SLF001
     except SQLAlchemyError as exc:  # the registry or the jti store unreachable: fail closed
