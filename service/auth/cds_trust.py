@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from flask import Flask
@@ -46,6 +47,7 @@ _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 MAX_ISSUER = 500
 MAX_JTI = 200
 _PURGE_EVERY_S = 60.0
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _JTI_INSERT = cds_jti.insert()  # built once: its compiled form is cached, the values are parameters
 
 
@@ -140,8 +142,9 @@ def add_client(app: Flask | Database, issuer: str, jwks_text: str, jku: str | No
     """Register an EHR; a revoked issuer may be registered again (with its new keys)."""
     _check_issuer(issuer)
     jwks = parse_jwks(jwks_text)
-    if jku is not None and not jku.startswith("https://"):
-        raise CdsClientError("A `jku` must be an https URL.")
+    if jku is not None and not (jku.startswith("https://") or urlsplit(jku).hostname in _LOOPBACK and
+                                jku.startswith("http://")):
+        raise CdsClientError("A `jku` must be an https URL (plain http only on the loopback interface).")
     stored = json.dumps(jwks, sort_keys=True, separators=(",", ":"))
     now = utcnow()
     try:

@@ -6,8 +6,10 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -190,3 +192,44 @@ def test_concurrent_replays_accept_the_token_once(cds_app, ehr_keys):
     with ThreadPoolExecutor(8) as pool:
         statuses = sorted(pool.map(call, range(8)))
     assert statuses == [200] + [401] * 7
+
+
+class _JwksHandler(BaseHTTPRequestHandler):
+    body = b"{}"
+    hits = 0
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        type(self).hits += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_keys_published_at_the_registered_jku(cds, cds_app):
+    """An EHR registered with --jku: a key it publishes there (not in the registered set) is fetched
+    once and cached; a token naming another jku is refused."""
+    registered, published = ec_key(kid="jku-registered"), ec_key(kid="jku-published")
+    _JwksHandler.body = jwks(registered, published).encode()
+    _JwksHandler.hits = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _JwksHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/jwks.json"
+    iss = "https://jku-ehr.example/"
+    try:
+        with cds_app.app_context():
+            add_client(cds_app, iss, jwks(registered), jku=url)
+        for _ in range(2):
+            assert _get(cds, published.sign(claims(PATH, iss=iss), {"jku": url})).status_code == 200
+        assert _JwksHandler.hits == 1
+        assert _get(cds, registered.sign(claims(PATH, iss=iss))).status_code == 200
+        _refused(_get(cds, published.sign(claims(PATH, iss=iss), {"jku": url + "?other"})), "jku")
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(CdsClientError, match="https"):
+        add_client(cds_app, "https://x.example/", jwks(registered), jku="http://example.org/jwks")
