@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DATABASE_URL ?= sqlite:///$(CURDIR)/var/pgx.sqlite3
 PORT ?= 8000
 
-.PHONY: run test venv db tables lint conformance bench clean
+.PHONY: run test test-fast venv db tables lint conformance bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+)"; exit 1; }
@@ -33,6 +33,7 @@ run: tables
 test: $(STAMP)
 	$(BIN)/ruff check service tests scripts tools benchmarks migrations
 	$(BIN)/bandit -q -r service -ll
+	$(BIN)/lint-imports
 	$(BIN)/python scripts/conformance_phenotypes.py
 	$(BIN)/python scripts/conformance_recommendations.py --adapter http
 	$(BIN)/python scripts/conformance_wording.py
@@ -48,6 +49,11 @@ conformance: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check service tests scripts tools benchmarks migrations
 	$(BIN)/bandit -q -r service -ll
+	$(BIN)/lint-imports
+
+# Unit tests only, in a few seconds' to a minute's time: no multi-process run, no PostgreSQL.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow and not postgres"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

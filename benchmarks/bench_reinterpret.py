@@ -36,7 +36,7 @@ from service.cli.db import upgrade  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.interpretation.reinterpret import Progress, iter_differences  # noqa: E402
 from service.pgx.knowledge import load_release_directory, release_label  # noqa: E402
-from service.releases_store import store_release  # noqa: E402
+from service.releases import store_release  # noqa: E402
 
 INPUTS = (
     [{"gene": "CYP2C19", "diplotype": d} for d in ("*1/*1", "*1/*2", "*2/*2", "*1/*9", "*9/*9", "*1/*17", "*2/*9")]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
+import service.audit.models  # noqa: F401  (every model module: Alembic sees the whole schema)
+import service.auth.cds_models  # noqa: F401
+import service.auth.models  # noqa: F401
+import service.releases.store  # noqa: F401
 from service.db import Base, make_engine, normalize_url
-from service.models import import_all_models
 from service.settings import Settings
 
-import_all_models()
 config = context.config
 target_metadata = Base.metadata
 

@@ -151,7 +151,7 @@ def http_adapter() -> tuple[str, Interpret]:
     from service import create_app
     from service.auth.clients import create_client
     from service.cli.db import upgrade
-    from service.releases_store import load_release_directory_into
+    from service.releases import load_release_directory_into
 
     tmp = tempfile.mkdtemp(prefix="pgx-conformance-")
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)

@@ -117,7 +117,7 @@ def build_service_app(url: str, **config):
     # A generous rate limit for the shared test app (tests/security builds its own app with a tiny one).
     config.setdefault("PGX_RATELIMIT_DEFAULT", "100000/minute")
     app = create_app({"PGX_DATABASE_URL": url, "TESTING": True, **config})
-    from service.releases_store import load_release_directory_into
+    from service.releases import load_release_directory_into
 
     with app.app_context():
         load_release_directory_into(app, REFERENCE_TABLES)

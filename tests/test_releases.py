@@ -14,7 +14,7 @@ from conftest import BACKENDS, REFERENCE_TABLES, build_service_app
 
 from service.cli import main as pgx
 from service.db import Database
-from service.releases_store import (
+from service.releases import (
     ReleaseNotFound,
     activate_release,
     active_label,
@@ -71,7 +71,7 @@ def test_the_database_holds_at_most_one_active_release(db):
     from sqlalchemy import update
     from sqlalchemy.exc import IntegrityError
 
-    from service.releases_store import KnowledgeRelease
+    from service.releases import KnowledgeRelease
 
     store_release(db, _payload("1"))
     store_release(db, _payload("2"), activate=False)
@@ -124,7 +124,7 @@ def test_a_running_worker_picks_up_a_newly_activated_release_without_restart(
 
     # Another process (`pgx tables load`) stores and activates new tables in the same database.
     other = Database(url)
-    from service.releases_store import load_release_directory_into_db
+    from service.releases import load_release_directory_into_db
 
     tables = _tables_copy(tmp_path, "9999.1")
     new_label, changed = load_release_directory_into_db(other, tables)
@@ -163,7 +163,7 @@ def test_within_the_poll_interval_a_worker_does_not_query_per_request(tmp_path, 
 
 
 def _payload_of_copy(tmp_path: Path) -> dict:
-    from service.releases_store import validate_release_directory
+    from service.releases import validate_release_directory
 
     return validate_release_directory(_tables_copy(tmp_path, "9999.2"))
 
@@ -203,7 +203,9 @@ def test_a_first_burst_waits_for_the_knowledge_base_being_built(new_database_url
             time.sleep(0.3)  # a real build takes ~100 ms: widen the window
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(knowledge, "KnowledgeBase", SlowKnowledgeBase)
+    import service.releases.cache as cache  # the worker's cache builds the knowledge base
+
+    monkeypatch.setattr(cache, "KnowledgeBase", SlowKnowledgeBase)
     seen = []
 
     def worker():

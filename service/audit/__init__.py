@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from service.audit.errors import AuditUnavailable
 from service.audit.export import ExportFilters, iter_export, plan_export  # noqa: E402
 from service.audit.group_commit import GroupCommitter
 from service.audit.verify import VerifyReport, verify_export  # noqa: E402
@@ -28,6 +29,7 @@ from service.audit.writer import (
 )
 
 __all__ = [
+    "AuditUnavailable",
     "AuditState",
     "GroupCommitter",
     "get_committer",

@@ -36,6 +36,7 @@ from service.audit.models import audit_event
 from service.audit.writer import (
     AuditState,
     _lock_and_read_head,
+    append_events,
     get_state,
     insert_checkpoint,
     to_utc_iso,
@@ -374,8 +375,6 @@ def plan_and_record_export(db, state: AuditState, filters: ExportFilters, fmt: s
     Used by the HTTP export and by `pgx audit export`; `identity` (actor, role) is given by the CLI,
     the HTTP view takes it from the request.
     """
-    from service.audit.writer import append_events
-
     with db.write_transaction() as conn:
         plan = plan_export(conn, filters, state=state)
         (receipt,) = append_events(

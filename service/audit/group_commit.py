@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from service.audit.errors import AuditUnavailable
 from service.db import SerializedPostgres, SerializedSqlite
-from service.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class GroupCommitter:
         if not waiter.done:  # woken (or started) as the leader, with its own records first in the queue
             self._lead()
         if waiter.error is not None:
-            raise ServiceUnavailable() from None  # a fresh one per request (the leader logged it)
+            raise AuditUnavailable() from None  # a fresh one per request (the leader logged it)
         return waiter.receipts  # type: ignore[return-value]
 
     def _take_group(self) -> list[_Waiter]:
@@ -141,7 +141,7 @@ class GroupCommitter:
                 group = self._take_group()
             for w in group:
                 w.error = exc
-            if not isinstance(exc, ServiceUnavailable):  # (append_events logs its own failures)
+            if not isinstance(exc, AuditUnavailable):  # (append_events logs its own failures)
                 # Only the exception's type: its text may carry SQL parameters (PHI).
                 log.error("audit write failed (%s) for a group of %d request(s); refused (fail closed)",
                           type(exc).__name__, len(group))

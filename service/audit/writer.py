@@ -4,7 +4,7 @@
 the answer), so the records commit together with the answer or not at all, before the response
 leaves; or, given `Database.serialized_sqlite()` / `serialized_postgres()` (the HTTP group
 commit), as one guarded INSERT on SQLite / two round trips on libpq on PostgreSQL (see below). Any failure
-raises `ServiceUnavailable` (503, no clinical content): fail closed.
+raises `AuditUnavailable` (503, no clinical content): fail closed.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from service.audit.canonical import (
     checkpoint_message,
     normalize,
 )
+from service.audit.errors import AuditUnavailable
 from service.audit.keys import Signer, load_patient_key, load_signer, pseudonymize
 from service.audit.models import audit_checkpoint, audit_event
 from service.db import SerializedPostgres, SerializedSqlite, json_dumps, pending_timeouts
-from service.errors import ServiceUnavailable
 from service.ids import random_bytes
 
 log = logging.getLogger(__name__)
@@ -615,7 +615,7 @@ def append_events(conn: Connection, events: list[dict], *, state: AuditState | N
 
     Event keys: action (str), outcome (int), patient_ref (raw or None), input, result, release,
     warnings (list), purpose, genes, drugs; optionally actor, role, request_id, source_addr
-    (default: from the request context). Raises ServiceUnavailable on any failure.
+    (default: from the request context). Raises AuditUnavailable on any failure.
 
     `prepared=True`: `events` come from `prepare_events` already (the HTTP group commit, which
     hands each request its own receipts itself); they are appended as they are, and the current
@@ -632,11 +632,11 @@ def append_events(conn: Connection, events: list[dict], *, state: AuditState | N
             receipts = _append_serialized_postgres(conn, records, state) if records else []
         else:
             receipts = append_prepared(conn, records, state=state)
-    except ServiceUnavailable:
+    except AuditUnavailable:
         raise
     except Exception as exc:
         log_write_failure(exc)
-        raise ServiceUnavailable() from exc
+        raise AuditUnavailable() from exc
     if not prepared and has_request_context():
         g.setdefault("audit_receipts", []).extend(receipts)
     return receipts

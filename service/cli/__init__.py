@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-SUBCOMMAND_MODULES = (
-    "service.cli.db",
-    "service.cli.tables",
-    "service.cli.clients",
-    "service.cli.cds_clients",
-    "service.cli.audit",
-    "service.cli.serve",
-)
+from service.cli import audit, cds_clients, clients, db, serve, tables
 
 
 @click.group()
@@ -21,11 +12,5 @@ def main() -> None:
     """PGx dose-guidance service administration."""
 
 
-for _name in SUBCOMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _name:
-            raise
-        continue
+for _module in (db, tables, clients, cds_clients, audit, serve):
     main.add_command(_module.command)

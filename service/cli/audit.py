@@ -12,17 +12,22 @@ import sys
 
 import click
 
+from service import create_app
+from service.audit import get_state, make_checkpoint
+from service.audit.canonical import canonical_text
 from service.audit.export import FORMATS, ExportFilters, iter_export, plan_and_record_export
+from service.audit.keys import SIGNING_KEY_FILE, load_signer, public_key_pem
+from service.audit.verify import verify_export
+from service.db import get_db
 from service.interpretation import Caller
 from service.interpretation.reinterpret import FORMATS as REINTERPRET_FORMATS
 from service.interpretation.reinterpret import Progress
 from service.interpretation.reinterpret import run as run_reinterpret
-from service.releases_store import ReleaseNotFound
+from service.releases import ReleaseNotFound
+from service.settings import Settings
 
 
 def _app():
-    from service import create_app
-
     return create_app()
 
 
@@ -49,9 +54,6 @@ def command() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout).")
 def export_cmd(since, until, actor, patient_ref, gene, drug, fmt, output) -> None:
     """Export the audit trail (NDJSON ends with a signed checkpoint line)."""
-    from service.audit import get_state
-    from service.db import get_db
-
     app = _app()
     filters = ExportFilters(since, until, actor, patient_ref, gene, drug)
     try:
@@ -89,16 +91,12 @@ def export_cmd(since, until, actor, patient_ref, gene, drug, fmt, output) -> Non
               help="Processes for a large file (default: up to 4 CPUs).")
 def verify_cmd(file, public_key, previous_checkpoint, jobs) -> None:
     """Verify an NDJSON export offline; exit 0 if valid, 1 if not (naming the record)."""
-    from service.audit.verify import verify_export
-
     key = public_key
     if key is None:
         # Next to the service: its configured (or development) signing key. Never make a new one
         # here: a fresh key would only "explain" a failure. Elsewhere, pass --public-key.
         from pathlib import Path
 
-        from service.audit.keys import SIGNING_KEY_FILE, load_signer
-        from service.settings import Settings
 
         settings = Settings()
         key_file = settings.audit_signing_key_file or str(Path(settings.instance_dir) / SIGNING_KEY_FILE)
@@ -117,10 +115,6 @@ def verify_cmd(file, public_key, previous_checkpoint, jobs) -> None:
 @command.command("checkpoint")
 def checkpoint_cmd() -> None:
     """Sign and store a checkpoint of the current head; print it (keep it to check later exports)."""
-    from service.audit import make_checkpoint
-    from service.audit.canonical import canonical_text
-    from service.db import get_db
-
     app = _app()
     with app.app_context():
         cp = make_checkpoint(get_db())
@@ -130,9 +124,6 @@ def checkpoint_cmd() -> None:
 @command.command("pubkey")
 def pubkey_cmd() -> None:
     """Print the checkpoint signing public key (PEM) and its key id."""
-    from service.audit import get_state
-    from service.audit.keys import public_key_pem
-
     app = _app()
     with app.app_context():
         signer = get_state().signer
@@ -149,8 +140,6 @@ def reinterpret_cmd(label, since, until, fmt) -> None:
     """One line per audited answer that RELEASE would answer differently (stdout); progress on stderr.
 
     Changes nothing in the audit trail; the run itself is recorded in it."""
-    from service.db import get_db
-
     try:
         window = ExportFilters(since, until, None, None, None, None).normalized()
     except ValueError as exc:

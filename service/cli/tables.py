@@ -8,6 +8,13 @@ import click
 
 from service.db import Database
 from service.pgx.release_diff import diff_releases, render_text
+from service.releases import (
+    ReleaseNotFound,
+    activate_release,
+    list_releases,
+    load_release_directory_into_db,
+    release_payload,
+)
 from service.settings import Settings
 
 
@@ -29,8 +36,6 @@ def command() -> None:
 def load_cmd(path: str | None, if_changed: bool, no_activate: bool, note: str | None) -> None:
     """Validate the tables in PATH (default: PGX_REFERENCE_TABLES), store them as a release and
     activate it. Prints the release label as the last line."""
-    from service.releases_store import load_release_directory_into_db
-
     path = path or Settings().reference_tables_dir
     db = _database()
     try:
@@ -55,8 +60,6 @@ def load_cmd(path: str | None, if_changed: bool, no_activate: bool, note: str | 
 @command.command("list")
 def list_cmd() -> None:
     """The stored releases, newest first; `*` marks the active one."""
-    from service.releases_store import list_releases
-
     db = _database()
     try:
         releases = list_releases(db)
@@ -76,8 +79,6 @@ def list_cmd() -> None:
 @click.argument("label")
 def activate_cmd(label: str) -> None:
     """Make the stored release LABEL the active one (workers pick it up without a restart)."""
-    from service.releases_store import ReleaseNotFound, activate_release
-
     db = _database()
     try:
         activate_release(db, label)
@@ -95,8 +96,6 @@ def activate_cmd(label: str) -> None:
 def diff_cmd(old: str, new: str, fmt: str) -> None:
     """What changed from the stored release OLD to NEW: genes, alleles, phenotype rules,
     recommendations and medication tables, each changed item named."""
-    from service.releases_store import ReleaseNotFound, release_payload
-
     db = _database()
     try:
         payloads = []

@@ -25,7 +25,7 @@ from service.http.caller import current_caller
 from service.http.parsing import StrictBlueprint
 from service.interpretation.reinterpret import FORMATS as REINTERPRET_FORMATS
 from service.interpretation.reinterpret import run as run_reinterpret
-from service.releases_store import ReleaseNotFound
+from service.releases import ReleaseNotFound
 
 blp = StrictBlueprint("audit", __name__, url_prefix="/v1/audit", description="The audit trail (auditor role)")
 

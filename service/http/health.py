@@ -11,6 +11,7 @@ from sqlalchemy import text
 from service.db import get_db
 from service.errors import problem
 from service.extensions import get_api
+from service.releases import current_knowledge
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
@@ -39,8 +40,6 @@ class Ready(MethodView):
     @blp.alt_response(503, description="Database unreachable or no active knowledge release")
     def get(self):
         """Ready to answer: the database answers and a knowledge release is active."""
-        from service.releases import current_knowledge
-
         try:
             with get_db().read() as conn:
                 conn.execute(text("SELECT 1"))

@@ -13,7 +13,7 @@ from service.errors import PROBLEM_MIME
 from service.extensions import get_api
 from service.http.parsing import StrictBlueprint
 from service.http.schemas import DIRECTIONS, DOSE_FACTOR_DOC, FREQUENCY_DOC, ProblemSchema, SourceSchema
-from service.releases import current_knowledge
+from service.releases import ReleaseNotFound, current_knowledge, list_releases, release_payload
 
 blp = StrictBlueprint("knowledge", __name__, url_prefix="/v1", description="Genes, drugs and knowledge releases")
 
@@ -41,7 +41,6 @@ class PhenotypeSchema(Schema):
 
 class GeneSchema(Schema):
     """A gene table as the engine uses it; the rule fields present depend on `method`."""
-
     gene = fields.String(required=True)
     aliases = fields.List(fields.String())
     method = fields.String(required=True, metadata={"description": "How a phenotype is derived."})
@@ -222,8 +221,6 @@ class Releases(MethodView):
     @blp.response(200, ReleaseListSchema)
     def get(self):
         """The knowledge releases stored, newest first, and which one is active."""
-        from service.releases_store import list_releases
-
         releases = list_releases(get_db())
         active = next((r["label"] for r in releases if r["is_active"]), None)
         kb = current_knowledge(raise_if_missing=False)
@@ -238,8 +235,6 @@ class Release(MethodView):
     def get(self, label: str):
         """One stored release with its complete tables (`active` names the active one), so that any
         past answer, which names its release, can be reproduced."""
-        from service.releases_store import ReleaseNotFound, list_releases, release_payload
-
         db = get_db()
         releases = list_releases(db)
         wanted = next((r for r in releases if (r["is_active"] if label == "active" else r["label"] == label)), None)

@@ -26,7 +26,7 @@ from service.interpretation.events import make_event
 from service.interpretation.service import Caller, record
 from service.pgx.knowledge import KnowledgeBase
 from service.pgx.replay import Difference, replay
-from service.releases_store import ReleaseNotFound, release_payload
+from service.releases import ReleaseNotFound, release_payload
 
 FORMATS = ("ndjson", "csv")
 CSV_COLUMNS = ("seq", "recorded", "patient_ref", "genes", "drug", "population", "before", "after")

@@ -10,7 +10,7 @@ from typing import Any
 from flask import g, has_request_context
 from marshmallow import ValidationError
 
-from service.audit import Receipt, get_committer, normalized_event, prepare_events
+from service.audit import AuditUnavailable, Receipt, get_committer, normalized_event, prepare_events
 from service.errors import ServiceUnavailable, problem_body
 from service.interpretation.events import (
     INPUT_KINDS,
@@ -100,7 +100,7 @@ def record(events: list[dict[str, Any]], caller: Caller) -> list[Receipt]:
     except Exception as exc:  # lock timeout, database down, ...: no record, so no answer
         # Only the exception's type: its text may carry SQL parameters (genotypes, patient refs).
         log.error("audit write failed (%s); request refused (fail closed)", type(exc).__name__)
-        raise ServiceUnavailable() from None
+        raise AuditUnavailable() from None
     if has_request_context():  # the refusal handler skips a request that recorded itself
         g.setdefault("audit_receipts", []).extend(receipts)
     observe_audit_write(time.perf_counter() - started)

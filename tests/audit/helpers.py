@@ -54,7 +54,7 @@ def service_app(url: str, instance_dir, **config):
     from service import create_app
     from service.auth.clients import create_client
     from service.cli.db import upgrade
-    from service.releases_store import load_release_directory_into
+    from service.releases import load_release_directory_into
 
     upgrade(url)
     app = create_app(

@@ -8,9 +8,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
+import service.audit.models  # noqa: F401  (every model module, as migrations/env.py imports them)
+import service.auth.cds_models  # noqa: F401
+import service.auth.models  # noqa: F401
+import service.releases.store  # noqa: F401
 from service.cli.db import alembic_config, downgrade, upgrade
 from service.db import Base, normalize_url
-from service.models import import_all_models
 
 BACKEND_PARAMS = [
     pytest.param("sqlite", id="sqlite"),
@@ -19,7 +22,6 @@ BACKEND_PARAMS = [
 
 
 def _model_tables() -> set[str]:
-    import_all_models()
     return set(Base.metadata.tables)
 
 
@@ -41,7 +43,6 @@ def _current_revision(url: str) -> str | None:
 
 
 def _drift(url: str) -> list:
-    import_all_models()
     engine = create_engine(normalize_url(url))
     try:
         with engine.connect() as conn:

@@ -36,7 +36,7 @@ def _build_app():
     from service import create_app
     from service.auth.clients import create_client
     from service.cli.db import upgrade
-    from service.releases_store import load_release_directory_into
+    from service.releases import load_release_directory_into
 
     db_dir = tempfile.mkdtemp(prefix="pgx-fuzz-")
     url = f"sqlite:///{db_dir}/fuzz.sqlite3"

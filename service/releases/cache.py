@@ -14,14 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
+from service.db import get_db
 from service.errors import problem
-
-if TYPE_CHECKING:
-    from service.pgx.knowledge import KnowledgeBase
+from service.pgx.knowledge import KnowledgeBase
+from service.releases.store import ReleaseNotFound, active_label, release_payload
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "pgx.releases"
@@ -71,10 +70,6 @@ class ReleaseCache:
             self._lock.release()
 
     def _refresh(self) -> None:
-        from service.db import get_db
-        from service.pgx.knowledge import KnowledgeBase
-        from service.releases_store import ReleaseNotFound, active_label, release_payload
-
         db = get_db(self.app)
         try:
             label = active_label(db)

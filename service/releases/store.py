@@ -3,7 +3,8 @@
 A release is the whole payload of a reference_tables directory (see
 `service.pgx.knowledge.load_release_directory`) stored as canonical JSON with its SHA-256 digest.
 Exactly one release is active at a time (a partial unique index enforces it); every worker keeps
-the active one in memory (service/releases.py). Storing the same tables twice never duplicates
+the active one in memory (service/releases/cache.py). Nothing here tells the caches: the caller
+invalidates (`service.releases.invalidate`). Storing the same tables twice never duplicates
 them: the existing release is found by digest and (re)activated.
 """
 
@@ -15,14 +16,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, select, true, update
 from sqlalchemy import text as sa_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, Database, as_utc, utcnow
-from service.pgx.knowledge import canonical_json, release_digest, release_label
+from service.pgx.knowledge import (
+    KnowledgeBase,
+    canonical_json,
+    load_release_directory,
+    release_digest,
+    release_label,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +189,6 @@ def active_release(db: Database) -> tuple[str, dict[str, Any]] | None:
 
 def validate_release_directory(path: str | Path) -> dict[str, Any]:
     """Read and validate the tables, and prove they build a knowledge base, before storing them."""
-    from service.pgx.knowledge import KnowledgeBase, load_release_directory
-
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory of reference tables")
@@ -218,22 +222,3 @@ def load_release_directory_into_db(
 def _label_for_digest(db: Database, digest: str) -> str | None:
     with db.read() as conn:
         return conn.execute(select(_T.c.label).where(_T.c.digest == digest)).scalar_one_or_none()
-
-
-def load_release_directory_into(
-    app: Flask,
-    path: str | Path,
-    *,
-    activate: bool = True,
-    if_changed: bool = False,
-    note: str | None = None,
-) -> str:
-    """Validate, store and (by default) activate the tables in `path` for `app`'s database."""
-    from service.db import get_db
-    from service.releases import invalidate
-
-    label, _changed = load_release_directory_into_db(
-        get_db(app), path, activate=activate, if_changed=if_changed, note=note
-    )
-    invalidate(app)
-    return label
