@@ -56,6 +56,10 @@ from pythonjsonlogger.json import JsonFormatter
 from service.releases import current_knowledge
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_ENV):
+    # prometheus_client writes this process's values there from the first metric on; a command
+    # run before the server created it (`pgx db upgrade` imports this module too) must not fail.
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 AUDIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
