@@ -11,7 +11,7 @@ In-process (one thread; wall clock per Bundle, the median of 5 timed rounds of -
   * core     - the domain core's interpretation of the same entries (memoized engine), for scale;
   * encode   - orjson of the report Bundle.
 
-Over HTTP, `fhir_vs_json(base, key, workdir, ...)` is called by benchmarks/bench_http.py on the
+Over HTTP, `fhir_vs_json(base, key, workdir, args)` is called by benchmarks/bench_http.py on the
 server it started: `POST /v1/fhir/interpretations` with that Bundle against
 `POST /v1/interpretations` with the same genotypes and drugs as JSON, alternating wrk runs,
 medians (goal: the FHIR answer costs at most 2x the JSON one, i.e. req/s ratio >= 0.5).
@@ -123,8 +123,10 @@ def _wrk_post(base: str, path: str, body: Path, ctype: str, key: str, connection
     return data
 
 
-def fhir_vs_json(base: str, key: str, workdir: Path, *, connections: int, duration: float, runs: int) -> dict:
-    """Alternating wrk runs of the FHIR and the JSON interpretation of the same input; printed."""
+def fhir_vs_json(base: str, key: str, workdir: Path, args) -> dict:
+    """Alternating wrk runs of the FHIR and the JSON interpretation of the same input, at
+    bench_http's --connections, --duration and --runs; printed."""
+    connections, duration, runs = args.connections, args.duration, args.runs
     bundle = sample_bundle()
     fhir_file, json_file = workdir / "fhir-body.json", workdir / "json-body.json"
     fhir_file.write_bytes(orjson.dumps(bundle))

@@ -15,7 +15,7 @@ creates an API client, starts `pgx serve`, and measures:
   D. what bounds it: the audit write time (pgx_audit_write_seconds from /metrics: its mean, and
      audit writes/s x mean = the share of wall time the serialized audit section is busy) and,
      on SQLite, synchronous=FULL (the default) against NORMAL (one fsync per commit less).
-  E. with --cds, CDS Hooks order-sign calls (real JWTs) against /healthz (benchmarks/bench_cds.py);
+  E. with --cds, CDS Hooks order-sign calls (real JWTs) vs /healthz (bench_cds.py); F. FHIR vs JSON (bench_fhir.py).
 
 Nothing is asserted: the figures are printed (Markdown tables) and, with --json-out, saved.
 The load generator shares the machine with the server (and with PostgreSQL): on a 2-core box
@@ -47,6 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import bench_cds  # the --cds section (this script's own folder is on sys.path)
+import bench_fhir  # section F: POST /v1/fhir/interpretations vs POST /v1/interpretations, same input
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -452,6 +453,7 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
                                                cpu=lambda: cpu_seconds(SERVER_PIDS.get(base)))
             if not args.skip_batch:
                 out["batch"] = batch_latency(base, key, args.batch_runs)
+            out["fhir"] = None if args.skip_fhir else bench_fhir.fhir_vs_json(base, key, workdir, args)
         h, lk = res["healthz"], res["lookup"]
         ratio = median_of(lk, "rps") / median_of(h, "rps")
         out["ratio"] = ratio
@@ -562,9 +564,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-runs", type=int, default=5)
     parser.add_argument("--scaling", default="1,2,4", help="worker counts for the scaling runs")
-    parser.add_argument("--skip-batch", action="store_true")
-    parser.add_argument("--skip-scaling", action="store_true")
-    parser.add_argument("--skip-sync", action="store_true")
+    for part in ("batch", "scaling", "sync", "fhir"):
+        parser.add_argument(f"--skip-{part}", action="store_true")
     parser.add_argument("--ratelimit-storage", default="memory://",
                         help="PGX_RATELIMIT_STORAGE_URI for the server (e.g. redis://127.0.0.1:6379/15)")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
