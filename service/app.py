@@ -29,6 +29,7 @@ COMPONENTS = (
     "service.http.knowledge",  # /v1/genes, /v1/drugs, /v1/releases
     "service.http.lookup",  # GET /v1/lookup
     "service.http.interpretations",  # POST /v1/interpretations[/batch]
+    "service.http.fhir",  # POST /v1/fhir/interpretations
     "service.http.dosing",  # POST /v1/dosing/warfarin
     "service.http.audit",  # GET /v1/audit/events
     "service.http.clients",  # admin: API clients

@@ -41,6 +41,10 @@ ENDPOINTS = [
              frozenset({"clinician", "pharmacy"})),
     Endpoint("interpret", "POST", "/v1/interpretations", frozenset({"pharmacy", "clinician"}), INTERPRETATION),
     Endpoint("batch", "POST", "/v1/interpretations/batch", frozenset({"pharmacy"}), {"items": [INTERPRETATION]}),
+    Endpoint("fhir-interpret", "POST", "/v1/fhir/interpretations", frozenset({"pharmacy", "clinician"}),
+             {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+                 "resourceType": "Observation", "status": "final", "valueCodeableConcept": {"text": "CYP2C19 *1/*2"},
+                 "code": {"coding": [{"system": "http://loinc.org", "code": "84413-4"}]}}}]}),
     Endpoint("warfarin", "POST", "/v1/dosing/warfarin", frozenset({"clinician", "pharmacy"}),
              {"age_years": 60, "height_cm": 170, "weight_kg": 70, "race": "white",
               "genotypes": [{"gene": "CYP2C9", "diplotype": "*1/*1"}]}),
