@@ -4,7 +4,8 @@ IG STU3) in, a Genomic Report Bundle out, both `application/fhir+json`.
 Refusals are OperationOutcomes naming resource and element: 422 for a Bundle that cannot be read
 without guessing or names a genotype the core refuses, 400 for a body that is not JSON, 415 for
 one sent as neither application/fhir+json nor application/json. Every answer and refusal is
-audited (service.interpretation.fhir) before it leaves.
+audited (service.interpretation.fhir) before it leaves. `POST /v1/interpretations` with
+`Accept: application/fhir+json` answers its interpretation as the same kind of Bundle.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from service.auth import require_roles
 from service.extensions import get_api
 from service.fhir.errors import Issue
+from service.fhir.report import genomic_report
 from service.http.caller import current_caller
 from service.http.parsing import loads_strict
 from service.interpretation.fhir import FhirAnswer, interpret_bundle, refuse
@@ -27,6 +29,17 @@ _ACCEPTED = (FHIR_MIME, "application/json")
 _FHIR_CONTENT = {FHIR_MIME: {"schema": {"type": "object", "description": "A FHIR R4 resource (JSON)"}}}
 
 blp = Blueprint("fhir", __name__, url_prefix="/v1/fhir", description="FHIR Genomics Reporting")
+
+
+def wants_fhir() -> bool:
+    """The caller prefers application/fhir+json to JSON (Accept)."""
+    accept = request.accept_mimetypes
+    return accept.quality(FHIR_MIME) > accept.quality("application/json") and FHIR_MIME in accept.values()
+
+
+def report_response(answer: dict) -> Response:
+    """An interpretation answer (POST /v1/interpretations) as its Genomic Report Bundle."""
+    return Response(orjson.dumps(genomic_report(answer)), status=200, mimetype=FHIR_MIME)
 
 
 def _answer(done: FhirAnswer) -> Response:

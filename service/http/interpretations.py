@@ -27,6 +27,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnprocessableEntity
 from service.auth import require_roles
 from service.errors import PROBLEM_MIME
 from service.extensions import get_api
+from service.http import fhir
 from service.http.batch_loader import ItemLoader
 from service.http.caller import current_caller
 from service.http.parsing import StrictBlueprint, json_body
@@ -61,11 +62,13 @@ class Interpretations(MethodView):
         the gene result says `invalid` / `unknown_allele` with a message, and the drugs that need
         that gene answer `missing_genes`."""
         try:
-            return interpret(body["genotypes"], body.get("drugs"), caller=current_caller(),
-                             patient_ref=body.get("patient_ref"), purpose=body.get("purpose"),
-                             medications=body.get("medications"))
+            answer = interpret(body["genotypes"], body.get("drugs"), caller=current_caller(),
+                               patient_ref=body.get("patient_ref"), purpose=body.get("purpose"),
+                               medications=body.get("medications"))
         except InvalidInput as exc:
             _refuse(422, "The request did not validate; see `errors`.", {"json": exc.normalized_messages()})
+        # `Accept: application/fhir+json`: the same answer as a Genomic Report Bundle
+        return fhir.report_response(answer) if fhir.wants_fhir() else answer
 
 
 def _refuse(status: int, detail: str, errors: Any = None) -> NoReturn:

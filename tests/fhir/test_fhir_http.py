@@ -146,3 +146,17 @@ def test_roles(app, client, auth):
     resp = client.post(PATH, data=json.dumps(s.emerge_bundle()), headers={"Content-Type": FHIR})
     assert resp.status_code == 401
     assert last_audit_row(app)["outcome"] == 401
+
+
+def test_accept_fhir_on_the_json_endpoint_answers_the_report(app, client, auth):
+    body = {"patient_ref": "acc-1", "genotypes": [{"gene": "CYP2C19", "diplotype": "*2/*2"},
+                                                  {"gene": "CYP2D6", "activity_score": "0.0"}],
+            "drugs": ["clopidogrel", "codeine"]}
+    resp = client.post("/v1/interpretations", json=body, headers={**auth("clinician"), "Accept": FHIR})
+    assert resp.status_code == 200 and resp.mimetype == FHIR
+    bundle = resp.get_json()
+    assert_valid_report(bundle)
+    assert audit_row(app, bundle["identifier"]["value"])["action"] == "POST /v1/interpretations"
+    plain = client.post("/v1/interpretations", json=body, headers=auth("clinician"))
+    assert plain.mimetype == "application/json"
+    assert read_back(bundle) == read_back_json(plain.get_json())
