@@ -124,7 +124,7 @@ def _concept_of(resource: dict[str, Any], where: str, label: str, bundle_index: 
         target = ref.get("reference")
         med = None
         if isinstance(target, str) and target.startswith("#"):
-            med = next((c for c in resource.get("contained") or () if isinstance(c, dict)
+            med = next((c for c in (resource.get("contained") if isinstance(resource.get("contained"), list) else ()) if isinstance(c, dict)
                         and c.get("resourceType") == "Medication" and c.get("id") == target[1:]), None)
         elif isinstance(target, str) and bundle_index is not None:
             med = bundle_index.get(target)

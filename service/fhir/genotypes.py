@@ -109,6 +109,11 @@ class BundleReading:
 # -- the Bundle ---------------------------------------------------------------------------------
 
 
+def _items(value: Any) -> list[Any] | tuple[()]:
+    """An array element's items; anything else (absent, an object where an array belongs) none."""
+    return value if isinstance(value, list) else ()
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     index: int
@@ -161,7 +166,7 @@ def _entries(bundle: Any) -> tuple[str, list[_Entry], list[str]]:
             continue
         entry = _Entry(i, resource, _label(e, resource, i), f"{where}.resource")
         if resource["resourceType"] == "OperationOutcome":
-            bad = [x for x in resource.get("issue") or () if isinstance(x, dict)
+            bad = [x for x in _items(resource.get("issue")) if isinstance(x, dict)
                    and x.get("severity") in ("error", "fatal")]
             if bad:  # the sender says its search failed: the genotypes may be incomplete
                 text = bad[0].get("diagnostics") or (bad[0].get("details") or {}).get("text") or bad[0].get("code")
@@ -191,7 +196,7 @@ def _index(entries: Iterable[_Entry]) -> dict[str, dict[str, Any]]:
 def _codes(concept: Any) -> list[tuple[str | None, str | None]]:
     if not isinstance(concept, dict):
         return []
-    return [(c.get("system"), c.get("code")) for c in concept.get("coding") or () if isinstance(c, dict)]
+    return [(c.get("system"), c.get("code")) for c in _items(concept.get("coding")) if isinstance(c, dict)]
 
 
 def is_genotype_observation(resource: dict[str, Any]) -> bool:
@@ -223,7 +228,7 @@ def _gene_of_component(component: dict[str, Any], path: str, label: str) -> str:
         raise UnreadableGenotype([Issue("required", "the gene-studied component has no valueCodeableConcept",
                                         path, label)])
     genes: dict[str, str] = {}
-    for i, c in enumerate(value.get("coding") or ()):
+    for i, c in enumerate(_items(value.get("coding"))):
         if not isinstance(c, dict):
             continue
         code, display = c.get("code"), c.get("display")
@@ -295,7 +300,7 @@ def _genotype_value(resource: dict[str, Any], where: str, label: str) -> tuple[s
     text = value.get("text")
     if isinstance(text, str) and text.strip():
         return text.strip(), f"{vpath}.text"
-    codings = [c for c in value.get("coding") or () if isinstance(c, dict)]
+    codings = [c for c in _items(value.get("coding")) if isinstance(c, dict)]
     for i, c in enumerate(codings):
         if c.get("system") == GLSTRING and isinstance(c.get("code"), str):
             return _gl_string(c["code"], f"{vpath}.coding[{i}].code", label), f"{vpath}.coding[{i}].code"
