@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -109,24 +106,15 @@ def in_process(seconds: float) -> dict[str, float]:
     return figures
 
 
-def _wrk_post(base: str, path: str, body: Path, ctype: str, key: str, connections: int, duration: float) -> dict:
-    env = dict(os.environ, WRK_BODY=str(body), WRK_CTYPE=ctype, WRK_AUTH=f"Bearer {key}")
-    argv = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
-            "-s", str(WRK_POST), base + path]
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
-    if line is None:
-        sys.exit(f"wrk gave no summary:\n{out.stdout}\n{out.stderr}")
-    data = json.loads(line.split(" ", 1)[1])
-    data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
-    data["p99_ms"] = data["p99_us"] / 1000
-    return data
-
-
-def fhir_vs_json(base: str, key: str, workdir: Path, args) -> dict:
+def fhir_vs_json(base: str, key: str, workdir: Path, args, wrk) -> dict:
     """Alternating wrk runs of the FHIR and the JSON interpretation of the same input, at
-    bench_http's --connections, --duration and --runs; printed."""
+    bench_http's --connections, --duration and --runs, with bench_http's `wrk`; printed."""
     connections, duration, runs = args.connections, args.duration, args.runs
+
+    def post(path: str, body: Path, ctype: str, seconds: float) -> dict:
+        extra = {"WRK_BODY": str(body), "WRK_CTYPE": ctype, "WRK_REPORT": str(WRK_POST.with_name("wrk_report.lua"))}
+        return wrk(base, path, connections=connections, duration=seconds, auth=f"Bearer {key}", script=WRK_POST,
+                   extra=extra)
     bundle = sample_bundle()
     fhir_file, json_file = workdir / "fhir-body.json", workdir / "json-body.json"
     fhir_file.write_bytes(orjson.dumps(bundle))
@@ -134,15 +122,15 @@ def fhir_vs_json(base: str, key: str, workdir: Path, args) -> dict:
     cases = (("POST /v1/interpretations (JSON)", "/v1/interpretations", json_file, "application/json"),
              ("POST /v1/fhir/interpretations (FHIR)", "/v1/fhir/interpretations", fhir_file, "application/fhir+json"))
     for _name, path, body, ctype in cases:  # warm-up; any error status shows in the counts below
-        _wrk_post(base, path, body, ctype, key, connections, 1)
+        post(path, body, ctype, 1)
     results: dict[str, list[dict]] = {name: [] for name, *_ in cases}
     for _ in range(runs):
         for name, path, body, ctype in cases:
-            results[name].append(_wrk_post(base, path, body, ctype, key, connections, duration))
+            results[name].append(post(path, body, ctype, duration))
     print("\n| endpoint (same input: 3 genes, 2 orders) | req/s (runs) | median req/s | p99 ms | non-2xx/errors |")
     print("|---|---|---|---|---|")
     for name, rs in results.items():
-        errors = sum(r["status_errors"] + r["connect_errors"] + r["read_errors"] + r["timeouts"] for r in rs)
+        errors = sum(r["errors"] for r in rs)
         print(f"| {name} | {' / '.join(format(r['rps'], ',.0f') for r in rs)} | {statistics.median(r['rps'] for r in rs):,.0f} | "
               f"{statistics.median(r['p99_ms'] for r in rs):.1f} | {errors} |")
     j, f = (statistics.median(r["rps"] for r in rs) for rs in results.values())

@@ -287,14 +287,14 @@ def lookup_paths() -> list[str]:
 
 
 def wrk(base: str, path: str, *, connections: int, duration: float, paths_file: Path | None = None,
-        auth: str | None = None, threads: int = 2) -> dict:
-    env = dict(os.environ)
+        auth: str | None = None, threads: int = 2, script: Path = WRK_SCRIPT, extra: dict | None = None) -> dict:
+    env = {**os.environ, **(extra or {})}
     if paths_file:
         env["WRK_PATHS"] = str(paths_file)
     if auth:
         env["WRK_AUTH"] = auth
     argv = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
-            "-s", str(WRK_SCRIPT), base + path]
+            "-s", str(script), base + path]
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
     line = next((x for x in result.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
@@ -453,7 +453,7 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
                                                cpu=lambda: cpu_seconds(SERVER_PIDS.get(base)))
             if not args.skip_batch:
                 out["batch"] = batch_latency(base, key, args.batch_runs)
-            out["fhir"] = None if args.skip_fhir else bench_fhir.fhir_vs_json(base, key, workdir, args)
+            out["fhir"] = None if args.skip_fhir else bench_fhir.fhir_vs_json(base, key, workdir, args, wrk)
         h, lk = res["healthz"], res["lookup"]
         ratio = median_of(lk, "rps") / median_of(h, "rps")
         out["ratio"] = ratio
