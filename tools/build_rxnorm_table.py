@@ -2,7 +2,7 @@
 its RxNorm ingredient RxCUI and the CPIC level of each gene-drug pair.
 
 Facts from CPIC's gene-drug pair list (the shared reference data, cpic/gene_drug_pairs.tsv);
-only the drugs of reference_tables/guidelines are written. Run from the repository root:
+only the drugs of reference_tables/guidelines (and warfarin) are written. Run from the repository root:
     python tools/build_rxnorm_table.py [../shared/reference-data/cpic/gene_drug_pairs.tsv]
 """
 
@@ -33,7 +33,8 @@ def main(argv: list[str]) -> int:
     kb = KnowledgeBase.from_directory(ROOT / "reference_tables")
     rows = list(csv.DictReader(pairs.open(encoding="utf-8"), delimiter="\t"))
     out = []
-    for drug in sorted(kb.drug_names):
+    # the guideline tables' drugs, and warfarin (answered by its dosing algorithm, no table)
+    for drug in sorted({*kb.drug_names, "warfarin"}):
         mine = [r for r in rows if r["Drug"].strip().lower() == drug]
         codes = sorted({r["Drug RxNorm ID"].strip() for r in mine if r["Drug RxNorm ID"].strip()})
         if len(codes) != 1:

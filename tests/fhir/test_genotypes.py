@@ -286,7 +286,9 @@ def test_rxnorm_codings_naming_different_drugs_conflict():
 def test_drug_codes_cover_every_guideline_drug_and_products_name_known_ingredients():
     kb = KnowledgeBase.from_directory(REFERENCE_TABLES)
     codes = default_drug_codes()
-    assert set(codes.rxcui_of) == set(kb.drug_names)
+    assert set(codes.rxcui_of) == {*kb.drug_names, "warfarin"}
+    assert all(kb.knows_drug(d) for d in codes.rxcui_of)
+    assert codes.drugs_of_code("11289") == ("warfarin",)
     assert codes.rxcui_of["clopidogrel"] == "32968"
     assert codes.drugs_of_code("309362") == ("clopidogrel",)
     with pytest.raises(ValueError):

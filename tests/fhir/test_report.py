@@ -162,3 +162,11 @@ def test_ig_shapes_in_and_report_out(kb, shape):
     bundle = genomic_report(answer)
     assert_valid_report(bundle)
     assert read_back(bundle) == read_back_json(answer)
+
+
+def test_warfarin_guidance_is_coded_by_rxnorm(kb):
+    bundle = genomic_report(answer_of(kb, [{"gene": "CYP2C9", "diplotype": "*1/*3"},
+                                           {"gene": "VKORC1", "diplotype": "rs9923231 C/T"}], ["warfarin"]))
+    assert_valid_report(bundle)
+    (imp,) = fp(bundle, f"Bundle.entry.resource.where(meta.profile = '{IG}therapeutic-implication')")
+    assert fp(imp, "component.where(code.coding.code = '51963-7').value.coding.code") == ["11289"]
