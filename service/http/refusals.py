@@ -1,4 +1,5 @@
-"""Refused requests to the genotype endpoints are audited before the refusal leaves.
+"""Refused requests to the genotype and client-administration endpoints are audited before the
+refusal leaves.
 
 `audit_refusal` is what the app hands the error handler (service/errors.py) as its refusal
 hook: for a 4xx on a genotype endpoint it writes one record, names only (a refused caller's
@@ -30,6 +31,11 @@ GENOTYPE_ENDPOINTS = frozenset(
 
 def is_genotype_endpoint(path: str) -> bool:
     return path.rstrip("/") in GENOTYPE_ENDPOINTS
+
+
+def is_admin_endpoint(path: str) -> bool:
+    """API client administration: a refused attempt (401, 403, 404, 409, 422, 429) is audited too."""
+    return path.rstrip("/") == "/v1/clients" or path.startswith("/v1/clients/")
 
 
 def _already_recorded() -> bool:
@@ -70,15 +76,18 @@ def _refusal_input(status: int) -> tuple[dict, str | None, list[str], list[str]]
 
 def audit_refusal(status: int, detail: str | None) -> None:
     """The error handler's refusal hook; raises ServiceUnavailable when the record cannot be written."""
-    if not is_genotype_endpoint(request.path):
+    admin = is_admin_endpoint(request.path)
+    if not admin and not is_genotype_endpoint(request.path):
         return
     try:
         if _already_recorded():
             return
         data, patient_ref, genes, drugs = _refusal_input(status)
-        # The path as requested (these endpoints have no path parameters).
+        # The genotype endpoints have no path parameters: the path as requested. The admin ones
+        # are named by their rule, as their answered acts are (the target is in `input.path`).
+        rule = request.url_rule.rule if admin and request.url_rule is not None else request.path
         caller = current_caller(purpose=(request.headers.get("X-Purpose-Of-Use") or "")[:100] or None,
-                                action=f"{request.method} {request.path}")
+                                action=f"{request.method} {rule}")
         record_refusal(caller, status, detail, input=data, patient_ref=patient_ref, genes=genes, drugs=drugs)
     except ServiceUnavailable:
         raise

@@ -137,3 +137,39 @@ def test_cli_create_rotate_revoke_bootstrap_each_leave_one_record(backend, new_d
     ]
     assert [r["seq"] for r in records] == [1, 2, 3, 4]  # one chain, gapless
     _no_key_in(records, *keys)
+
+
+def test_refused_admin_acts_are_audited_too(audit_app):
+    """A refused attempt at administration (no key, wrong role, no such client, a taken name, a
+    bad body) leaves its record, naming who tried; never the key presented."""
+    from service.auth.clients import create_client
+
+    app = audit_app
+    admin, admin_key = _admin_key(app)
+    with app.app_context():
+        _info, pharmacy_key = create_client(app, f"ph-{uuid.uuid4().hex[:6]}", "pharmacy")
+    client = app.test_client()
+    admin_h = {"Authorization": f"Bearer {admin_key}"}
+    attempts = [
+        (client.post("/v1/clients", json={"name": "x", "role": "admin"}), 401),
+        (client.post("/v1/clients", json={"name": "x", "role": "admin"},
+                     headers={"Authorization": f"Bearer {pharmacy_key}"}), 403),
+        (client.post("/v1/clients/nobody-here/revoke", headers=admin_h), 404),
+        (client.post("/v1/clients", json={"name": admin, "role": "admin"}, headers=admin_h), 409),
+        (client.post("/v1/clients", json={"name": "ok-name", "role": "superuser"}, headers=admin_h), 422),
+    ]
+    assert [resp.status_code for resp, _ in attempts] == [status for _, status in attempts]
+    with app.extensions["pgx.db"].read() as conn:
+        rows = conn.execute(text("SELECT actor, role, action, outcome, input FROM audit_event "
+                                 "WHERE outcome >= 400 ORDER BY seq")).mappings().all()
+    got = [(r["actor"], r["action"], r["outcome"]) for r in rows]
+    assert got == [
+        ("anonymous", "POST /v1/clients", 401),
+        (got[1][0], "POST /v1/clients", 403),
+        (admin, "POST /v1/clients/<string:name>/revoke", 404),
+        (admin, "POST /v1/clients", 409),
+        (admin, "POST /v1/clients", 422),
+    ]
+    assert got[1][0].startswith("ph-")
+    assert "nobody-here" in str(rows[2]["input"])  # the target, from the path
+    _no_key_in([dict(r) for r in rows], admin_key, pharmacy_key)
