@@ -7,6 +7,7 @@ fresh databases on that server and drops them afterwards, so parallel runs never
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,6 +117,8 @@ def build_service_app(url: str, **config):
     upgrade(url)
     # A generous rate limit for the shared test app (tests/security builds its own app with a tiny one).
     config.setdefault("PGX_RATELIMIT_DEFAULT", "100000/minute")
+    # Its own audit keys, never the repository's var/.
+    config.setdefault("PGX_INSTANCE_DIR", tempfile.mkdtemp(prefix="pgx-test-instance-"))
     app = create_app({"PGX_DATABASE_URL": url, "TESTING": True, **config})
     from service.releases import load_release_directory_into
 
@@ -137,7 +140,7 @@ def app(backend, tmp_path_factory):
         url = f"sqlite:///{tmp_path_factory.mktemp('app-db') / 'pgx.sqlite3'}"
     else:
         url = _new_postgres_database()
-    application = build_service_app(url)
+    application = build_service_app(url, PGX_INSTANCE_DIR=str(tmp_path_factory.mktemp("instance")))
     yield application
     application.extensions["pgx.db"].dispose()
 

@@ -59,20 +59,35 @@ def _metric_lines(client) -> list[str]:
     return resp.get_data(as_text=True).splitlines()
 
 
+def _sample(lines: list[str], name: str, **labels: str) -> float:
+    """The value of one sample (0 when it is not exposed yet)."""
+    for line in lines:
+        head, _, value = line.rpartition(" ")
+        if head.startswith(name + "{") and all(f'{k}="{v}"' in head for k, v in labels.items()):
+            return float(value)
+    return 0.0
+
+
 def test_metrics_count_requests_by_url_rule_not_raw_path(bare_client):
     client = bare_client
+    rule = "/v1/genes/<string:gene>"  # a route with a variable part
+    assert rule in {r.rule for r in client.application.url_map.iter_rules()}
+    before = _metric_lines(client)
     client.get("/healthz")
     client.get("/no/such/page/MRN-0042-ZETA")
-    # A route with a variable part, if the app has one registered (e.g. /v1/genes/<gene>).
-    rule = next((r for r in client.application.url_map.iter_rules()
-                 if r.arguments == {"gene"} and "GET" in r.methods), None)
-    if rule is not None:
-        client.get(rule.rule.replace("<gene>", "CYP2C19"))
-    lines = [line for line in _metric_lines(client) if line.startswith("pgx_http_requests_total{")]
-    assert any('endpoint="/healthz"' in line and 'status="200"' in line for line in lines)
-    assert any('endpoint="unmatched"' in line and 'status="404"' in line for line in lines)
-    if rule is not None:
-        assert any(f'endpoint="{rule.rule}"' in line for line in lines)
+    client.get("/v1/genes/CYP2C19")  # refused (no key) or answered: counted by its rule either way
+    lines = _metric_lines(client)
+    name = "pgx_http_requests_total"
+    # Deltas: the registry is process-wide, and other tests counted requests before this one.
+    assert _sample(lines, name, endpoint="/healthz", status="200", method="GET") >= _sample(before, name, endpoint="/healthz",
+                                                                             status="200", method="GET") + 1
+    assert _sample(lines, name, endpoint="unmatched", status="404", method="GET") == _sample(
+        before, name, endpoint="unmatched", status="404", method="GET") + 1
+    counted = sum(_sample(lines, name, endpoint=rule, status=str(s)) - _sample(before, name, endpoint=rule,
+                                                                             status=str(s))
+                  for s in (200, 401, 403, 404, 503))
+    assert counted == 1
+    lines = [line for line in lines if line.startswith(name + "{")]
     text = "\n".join(lines)
     assert "MRN-0042-ZETA" not in text
     assert "CYP2C19" not in text
@@ -84,12 +99,17 @@ def test_domain_metrics_fold_free_text_into_other(app):
         observe_gene_result("CYP2C19", "slow")
         observe_gene_result("<script>alert(1)</script>", None)
         observe_guidance("clopidogrel", "alternative")
+    before = _metric_lines(client)
     observe_audit_write(0.0031)
-    text = "\n".join(_metric_lines(client))
+    after = _metric_lines(client)
+    text = "\n".join(after)
     assert 'pgx_gene_results_total{category="slow",gene="CYP2C19"}' in text
     assert 'pgx_gene_results_total{category="none",gene="other"}' in text
     assert 'pgx_drug_guidance_total{direction="alternative",drug="clopidogrel"}' in text
-    assert "pgx_audit_write_seconds_count" in text
+    # An unlabelled histogram shows `_count 0.0` before any observation: the count must move.
+    count = [float(line.rsplit(" ", 1)[1]) for lines in (before, after) for line in lines
+             if line.startswith("pgx_audit_write_seconds_count")]
+    assert len(count) == 2 and count[1] == count[0] + 1
     assert "<script>" not in text
 
 
@@ -212,9 +232,27 @@ def test_metrics_need_no_key_and_carry_no_client_identity(client, auth):
     assert "Bearer" not in resp.get_data(as_text=True)
 
 
-def test_module_exposes_the_documented_hooks():
-    for name in ("observe_gene_result", "observe_guidance", "observe_audit_write", "init_app"):
-        assert callable(getattr(observability, name))
+def test_the_documented_hooks_move_their_metrics(app):
+    """Each hook the module's docstring documents changes the sample it names."""
+    client = app.test_client()
+    before = _metric_lines(client)
+    with app.app_context():
+        observe_gene_result("CYP2D6", "fast", 2)
+        observe_guidance("codeine", "decrease", 3)
+    observability.observe_db_write(0.002)
+    after = _metric_lines(client)
+    for name, labels, delta in (
+        ("pgx_gene_results_total", {"gene": "CYP2D6", "category": "fast"}, 2),
+        ("pgx_drug_guidance_total", {"drug": "codeine", "direction": "decrease"}, 3),
+        ("pgx_db_write_transaction_seconds_count", {}, 1),
+    ):
+        if labels:
+            moved = _sample(after, name, **labels) - _sample(before, name, **labels)
+        else:
+            value = [float(line.rsplit(" ", 1)[1]) for lines in (before, after) for line in lines
+                     if line.startswith(name + " ")]
+            moved = value[1] - value[0]
+        assert moved == delta, name
 
 
 def test_write_transactions_are_timed(bare_app, bare_client):

@@ -11,15 +11,21 @@ breaks on pytest 9.2.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
 
-import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
+import pytest
+
+# A dev dependency: without it this module skips, saying so, instead of breaking the collection.
+schemathesis = pytest.importorskip("schemathesis", reason="schemathesis (the dev extra) is not installed")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
     ignored_auth,
     response_schema_conformance,
@@ -39,9 +45,11 @@ def _build_app():
     from service.releases import load_release_directory_into
 
     db_dir = tempfile.mkdtemp(prefix="pgx-fuzz-")
+    atexit.register(shutil.rmtree, db_dir, ignore_errors=True)
     url = f"sqlite:///{db_dir}/fuzz.sqlite3"
     upgrade(url)
-    app = create_app({"PGX_DATABASE_URL": url, "TESTING": True, "PGX_RATELIMIT_DEFAULT": "1000000/minute"})
+    app = create_app({"PGX_DATABASE_URL": url, "TESTING": True, "PGX_RATELIMIT_DEFAULT": "1000000/minute",
+                      "PGX_INSTANCE_DIR": f"{db_dir}/instance"})
     with app.app_context():
         load_release_directory_into(app, REPO_ROOT / "reference_tables")
         keys = {role: create_client(app, f"fuzz-{role}-{uuid.uuid4().hex[:8]}", role)[1] for role in ROLES}
