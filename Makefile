@@ -38,6 +38,7 @@ test: $(STAMP)
 	$(BIN)/python scripts/conformance_recommendations.py --adapter http
 	$(BIN)/python scripts/conformance_wording.py
 	$(BIN)/python scripts/conformance_sweep.py
+	$(BIN)/python scripts/conformance_vcf.py --jobs 2
 	$(BIN)/pytest -q
 
 conformance: $(STAMP)
@@ -45,6 +46,7 @@ conformance: $(STAMP)
 	$(BIN)/python scripts/conformance_recommendations.py
 	$(BIN)/python scripts/conformance_sweep.py
 	$(BIN)/python scripts/conformance_wording.py
+	$(BIN)/python scripts/conformance_vcf.py --jobs 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests scripts tools benchmarks migrations

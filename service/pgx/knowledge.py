@@ -28,6 +28,8 @@ from service.pgx.medications import (
     load_medication_table,
 )
 from service.pgx.results import DrugGuidance, GeneResult, GenotypeEntry
+from service.pgx.vcf.definitions import GeneDefinition, load_allele_tables
+from service.pgx.vcf.panel import build_definitions
 
 
 def canonical_json(payload: Any) -> str:
@@ -50,6 +52,8 @@ def load_release_directory(path: str | Path) -> dict[str, Any]:
     }
     if (root / "medications.yaml").exists():
         payload["medications"] = load_medication_table(root / "medications.yaml")
+    if (root / "alleles").is_dir():
+        payload["alleles"] = load_allele_tables(root / "alleles")
     return payload
 
 
@@ -73,6 +77,8 @@ class KnowledgeBase:
         meds = payload.get("medications")
         self.medications = MedicationTable(meds, self.drug_names) if meds else None
         self.phenoconverter = Phenoconverter(self.engine, self.medications) if meds else None
+        # Releases stored before the allele definitions existed cannot call from a VCF.
+        self.allele_definitions: dict[str, GeneDefinition] = build_definitions(payload.get("alleles") or {})
 
     @classmethod
     def from_directory(cls, path: str | Path) -> KnowledgeBase:
