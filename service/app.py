@@ -40,9 +40,8 @@ COMPONENTS = (
 class ServiceFlask(Flask):
     """Flask, remembering which of its hooks and views are coroutine functions.
 
-    Flask asks `ensure_sync` of every before/after/teardown hook and the view on every request
-    (17 times per lookup), and each answer is `inspect.iscoroutinefunction`, whose unwrapping
-    and flag checks were 3 % of a lookup's instructions in-process (callgrind). A function's
+    Flask asks `ensure_sync` of every before/after/teardown hook and the view on every request,
+    and each answer is `inspect.iscoroutinefunction` (unwrapping and flag checks). A function's
     answer never changes, so it is asked once; this app has no async views, and one added later
     still gets Flask's own wrapper."""
 

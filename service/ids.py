@@ -1,9 +1,8 @@
 """Random bits for identifiers (request ids, audit ids), drawn from the OS in blocks.
 
 `os.urandom` releases the GIL around its getrandom(2) call. In a busy threaded worker each
-release is a wait to get the GIL back: with two CPU-bound threads beside it, 10 % of
-`os.urandom(16)` calls took over 5 ms (the interpreter's switch interval), against 0.5 us for a
-call that keeps the GIL. The request path called it once per request (the request id) and once
+release is a wait to get the GIL back, up to the interpreter's switch interval while other
+threads run. The request path called it once per request (the request id) and once
 per audit record (its audit id). Drawing 4 KiB at a time keeps the bytes the kernel's CSPRNG
 output (RFC 9562 asks that of a UUIDv7's random bits) and releases the GIL once per 256 ids.
 

@@ -193,7 +193,7 @@ def _pg_value(i: int, column) -> str:
 
 # PostgreSQL: the group as ONE parameter, a JSON array of rows (made by orjson, in C), unpacked
 # by the server. A multi-row VALUES has 20 parameters a row, and psycopg re-parses, uncached, any
-# query of more than 50 (an eighth of a worker's time); arrays per column cost as much again in
+# query of more than 50 parameters; arrays per column cost as much again in
 # psycopg's Python array dumpers. One statement text: the server also prepares it once.
 def _pg_insert_sql(rows_param: str) -> str:
     return (
@@ -487,7 +487,7 @@ def _insert_checkpoint_dbapi(dbapi, state: AuditState, last: Receipt) -> None:
 #
 # On the process's own connection (Database.serialized_postgres, autocommit at the driver), with
 # libpq's own calls (psycopg's `pgconn`: each a blocking PQexec that releases the GIL) rather than
-# psycopg's cursors and pipeline, whose Python per statement was ~40 % of the group's CPU:
+# psycopg's cursors and pipeline (their Python per statement was a large share of the group):
 #  0. once per connection: its lock and statement timeouts (it serves only this appender) and
 #     the head read and the INSERT as prepared statements;
 #  1. one simple query: BEGIN; the advisory lock; the head read (statements run in order, each
@@ -573,8 +573,8 @@ def lock_chain_head(session) -> None:
 
 # Up to this many records, round trip 2 carries the group as a quoted literal beside its COMMIT
 # (one round trip); a larger group (a batch) goes as a bound parameter of the prepared INSERT,
-# then COMMIT: quoting costs ~19 us a record in libpq and the server lexes the literal again
-# (a 1000-record group: ~2.5 MB), against one round trip more.
+# then COMMIT: quoting a large group in libpq and lexing it again on the server cost more than
+# one round trip.
 _PG_LITERAL_MAX_ROWS = 32
 
 

@@ -2,8 +2,8 @@
 Flask-Limiter: its strategies and its memory/Redis storages), called from one before_request hook.
 
 Why not Flask-Limiter itself: on the audited lookup its per-request machinery (resolving
-decorated, blueprint and application limits, exemption scopes, its request context) cost
-0.25 ms of a 1.4 ms request, measured in process (benchmarks/RESULTS.md); this service has one
+decorated, blueprint and application limits, exemption scopes, its request context) was a
+large share of a lookup's time in process (benchmarks/RESULTS.md); this service has one
 application-wide limit and no per-route limits, which is one `hit` and one window read.
 
 Behaviour:

@@ -1,4 +1,4 @@
-"""The access log of `pgx serve` (service/gunicorn_conf.py JsonLogger): JSON lines queued by the
+"""The access log of `pgx serve` (service/serving/access_log.py JsonLogger): JSON lines queued by the
 request threads and written by the worker's writer thread, in writes of whole lines, to a
 descriptor whose number survives log rotation."""
 
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-CONF = Path(__file__).resolve().parents[2] / "service" / "gunicorn_conf.py"
+ACCESS_LOG = Path(__file__).resolve().parents[2] / "service" / "serving" / "access_log.py"
 
 
 @pytest.fixture
 def conf(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
-    spec = importlib.util.spec_from_file_location("pgx_gunicorn_conf_under_test", CONF)
+    spec = importlib.util.spec_from_file_location("pgx_access_log_under_test", ACCESS_LOG)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,0 +1,1 @@
+"""What `pgx serve` runs besides the app: the gunicorn access logger."""
