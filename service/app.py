@@ -31,6 +31,7 @@ COMPONENTS = (
     "service.http.interpretations",  # POST /v1/interpretations[/batch]
     "service.http.fhir",  # POST /v1/fhir/interpretations
     "service.http.dosing",  # POST /v1/dosing/warfarin
+    "service.http.vcf",  # POST /v1/vcf/interpretations
     "service.http.audit",  # GET /v1/audit/events
     "service.http.clients",  # admin: API clients
     "service.cds.views",  # CDS Hooks: /cds-services

@@ -45,6 +45,8 @@ class Settings:
     max_content_length: int = field(
         default_factory=lambda: int(_env("PGX_MAX_BODY_BYTES", str(8 * 1024 * 1024)))
     )
+    # POST /v1/vcf/interpretations: bytes read, and bytes inflated from gzip, per request (413 past it).
+    vcf_max_bytes: int = field(default_factory=lambda: int(_env("PGX_VCF_MAX_BYTES", str(4 * 1024 ** 3))))
     batch_max_items: int = field(default_factory=lambda: int(_env("PGX_BATCH_MAX_ITEMS", "5000")))
     # Keyed pseudonymization of patient references (HMAC-SHA256).
     patient_ref_key: str | None = field(default_factory=lambda: _env("PGX_PATIENT_REF_KEY"))

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 # Endpoints that read or interpret genotypes: every request to them is audited, refusals too.
 GENOTYPE_ENDPOINTS = frozenset(
     {"/v1/lookup", "/v1/interpretations", "/v1/interpretations/batch", "/v1/audit/events",
-     "/v1/dosing/warfarin", "/v1/fhir/interpretations"}
+     "/v1/dosing/warfarin", "/v1/fhir/interpretations",
+     "/v1/vcf/interpretations"}
 )
 
 

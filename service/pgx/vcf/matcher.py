@@ -160,7 +160,7 @@ def call_gene(defn: GeneDefinition, calls: dict[int, list[SampleCall]], chrom: s
         result.message = "some positions carry one allele and others two; ploidy is unclear"
         return result
     het = [i for i, (b1, b2) in enumerate(pairs) if b2 is not None and b1 != b2]
-    result.phased = all(s[2] or (s[1][1] is None or s[1][0] == s[1][1]) for s in sites)
+    result.phased = all(s[2] for s in sites)  # as the VCF says (homozygous calls need no phase)
     # blocks of heterozygous positions that flip together
     blocks: dict[object, list[int]] = {}
     for i in het:

@@ -10,7 +10,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Iterator
 
-_GRCH37 = re.compile(r"grch37|hg19|b37|hs37|ncbi37|assembly=37\b", re.IGNORECASE)
+_GRCH37 = re.compile(r"grch37|hg19|b37|hs37|ncbi37|g1k_v37|assembly=37\b", re.IGNORECASE)
 # GRCh37 lengths of chromosomes that carry PGx genes; a contig header with one of them is GRCh37.
 _GRCH37_LENGTHS = {"1": 249250621, "2": 243199373, "4": 191154276, "6": 171115067, "7": 159138663,
                    "8": 146364022, "10": 135534747, "12": 133851895, "13": 115169878, "16": 90354753,
