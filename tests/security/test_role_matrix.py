@@ -34,6 +34,7 @@ class Endpoint:
     roles: frozenset[str] | None
     json: dict | None = None
     mutates_client: str | None = field(default=None)  # "create" | "revoke" | "rotate"
+    vcf: str | None = None  # a text/vcf body instead of JSON
 
 
 ENDPOINTS = [
@@ -45,6 +46,9 @@ ENDPOINTS = [
              {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
                  "resourceType": "Observation", "status": "final", "valueCodeableConcept": {"text": "CYP2C19 *1/*2"},
                  "code": {"coding": [{"system": "http://loinc.org", "code": "84413-4"}]}}}]}),
+    Endpoint("vcf-interpret", "POST", "/v1/vcf/interpretations", frozenset({"pharmacy", "clinician"}),
+             vcf="##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
+                 "chr10\t94781859\trs4244285\tG\tA\t.\tPASS\t.\tGT\t0/1\n"),
     Endpoint("warfarin", "POST", "/v1/dosing/warfarin", frozenset({"clinician", "pharmacy"}),
              {"age_years": 60, "height_cm": 170, "weight_kg": 70, "race": "white",
               "genotypes": [{"gene": "CYP2C9", "diplotype": "*1/*1"}]}),
@@ -137,7 +141,11 @@ def test_role_matrix_cell(app, client, api_key, revoked_keys, endpoint: Endpoint
             from service.releases import current_knowledge
             path = path.format(active=urllib.parse.quote(current_knowledge().release, safe=""))
 
-    resp = client.open(path, method=endpoint.method, json=body, headers=headers)
+    if endpoint.vcf is not None:
+        resp = client.open(path, method=endpoint.method, data=endpoint.vcf,
+                           headers={**headers, "Content-Type": "text/vcf"})
+    else:
+        resp = client.open(path, method=endpoint.method, json=body, headers=headers)
     expected = expected_status(endpoint, principal)
 
     if expected == "allowed":
