@@ -1,4 +1,4 @@
-"""The SQLite audit appender's one-statement path (service/audit/writer.py, "SQLite: one guarded
+"""The SQLite audit appender's one-statement path (service/audit/store/sqlite.py, "SQLite: one guarded
 INSERT per group"): it trusts the chain head left on the writer lock file's page only when the
 table agrees, so a stale, missing or forged page never forks or breaks the chain."""
 
@@ -50,10 +50,10 @@ def test_groups_go_in_one_statement_after_the_page_head(audit_app, monkeypatch):
     receipts, head = serialized(audit_app, [event(i) for i in range(3)])  # empty page: general path
     assert head == (3, receipts[-1].entry_hash)
     general = []
-    import service.audit.writer as writer
+    import service.audit.store.sqlite as sqlite_store
 
-    real = writer.append_prepared
-    monkeypatch.setattr(writer, "append_prepared", lambda *a, **k: general.append(1) or real(*a, **k))
+    real = sqlite_store.append_prepared
+    monkeypatch.setattr(sqlite_store, "append_prepared", lambda *a, **k: general.append(1) or real(*a, **k))
     for start in (3, 5, 8):
         receipts, head = serialized(audit_app, [event(i) for i in range(start, start + 2)])
         assert head == (receipts[-1].seq, receipts[-1].entry_hash)
