@@ -16,7 +16,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-
 from service.audit.canonical import (
     FORMAT_VERSION,
     canonical_text,
