@@ -1,10 +1,10 @@
-"""The `pgx` command: db, tables, clients, audit, serve."""
+"""The `pgx` command: db, tables, clients, audit, serve, vcf."""
 
 from __future__ import annotations
 
 import click
 
-from service.cli import audit, cds_clients, clients, db, serve, tables
+from service.cli import audit, cds_clients, clients, db, serve, tables, vcf
 
 
 @click.group()
@@ -12,5 +12,5 @@ def main() -> None:
     """PGx dose-guidance service administration."""
 
 
-for _module in (db, tables, clients, cds_clients, audit, serve):
+for _module in (db, tables, clients, cds_clients, audit, serve, vcf):
     main.add_command(_module.command)

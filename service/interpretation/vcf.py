@@ -95,8 +95,6 @@ def interpret_vcf(raw: BinaryIO, *, gzipped: bool, limit: int, caller: Caller, s
     kb = kb or current_knowledge()
     body = BodyStream(raw, gzipped=gzipped, limit=limit)
     defs = kb.allele_definitions
-    outside = list(outside or ())
-    outside_genes = {e["gene"].upper() for e in outside}
     try:
         if not defs:
             raise VcfProblem("no_definitions", f"knowledge release {kb.release} has no allele definitions")
@@ -113,6 +111,17 @@ def interpret_vcf(raw: BinaryIO, *, gzipped: bool, limit: int, caller: Caller, s
                                   "audit_id": str(receipt.audit_id)}, problem=True)
     vcf_summary = {**body.summary(), "sample": data.samples[index], "samples": len(data.samples),
                    "records_read": sum(len(v) for v in data.records.values())}
+    return answer_matches(kb, matches, caller=caller, vcf_summary=vcf_summary, drugs=drugs,
+                          patient_ref=patient_ref, outside=outside)
+
+
+def answer_matches(kb, matches: dict[str, GeneMatch], *, caller: Caller, vcf_summary: dict[str, Any],
+                   drugs: list[str] | None = None, patient_ref: str | None = None,
+                   outside: list[dict[str, Any]] | None = None) -> VcfAnswer:
+    """One sample's gene matches -> its audited interpretation (the endpoint's and the CLI's)."""
+    defs = kb.allele_definitions
+    outside = list(outside or ())
+    outside_genes = {e["gene"].upper() for e in outside}
     entries, extra_genes, notes = [], [], []
     for gene, m in matches.items():
         if gene in outside_genes:
