@@ -77,13 +77,13 @@ def test_same_risk_same_direction_across_thiopurines(tables):
     ("Initiate therapy with recommended starting dose.", "Strong", "standard"),
     ("Abacavir is not recommended", "Strong", "alternative"),
     ("Avoid use", "Moderate", "alternative"),
-    ("Avoid moderate and strong CYP2D6 inhibitors. Initiate therapy with recommended standard of care dosing.",
+    ("Initiate therapy with recommended standard of care dosing; avoid moderate and strong CYP2D6 inhibitors.",
      "Strong", "standard"),
     ("Consider a 25% reduction of recommended starting dose.", "Moderate", "decrease"),
     ("Increase starting dose 1.5 to 2 times recommended starting dose.", "Strong", "increase"),
-    ("For non-malignant conditions, consider alternative non-thiopurine immunosuppressant therapy. "
-     "For malignancy, start with drastically reduced doses.", "Strong", "decrease"),
-    ("Use at standard doses with caution and with close monitoring for anemia", "Optional", "caution"),
+    ("For malignancy, start with drastically reduced doses; for non-malignant conditions, consider "
+     "alternative non-thiopurine immunosuppressant therapy.", "Strong", "decrease"),
+    ("Use with caution at standard doses, with close monitoring for anemia", "Optional", "caution"),
     ("Start with normal starting dose. If thiopurines are required and NUDT15 status is unknown, "
      "monitor closely for toxicity.", "Strong", "caution"),
     ("Take it with a glass of water.", "Strong", None),
